@@ -1,0 +1,34 @@
+# FYM-Bench entry points. `make demo` and `make test` are the two set-up commands of the README:
+# each installs the missing Debian packages first (apt-get; sudo when not root).
+SWIFT    ?= swift
+PACKAGES := libopenblas-dev libpng-dev pkg-config gnuplot-nox ffmpeg libdlib-data opencv-data
+BIN      := .build/release/fym-bench
+
+.PHONY: demo test deps build bench clean
+
+demo: build
+	$(BIN) bench engine
+
+test: deps
+	$(SWIFT) build -c release --build-tests
+	$(SWIFT) test -c release --skip-build --disable-swift-testing
+
+build: deps
+	$(SWIFT) build -c release --product fym-bench
+
+bench: build
+	$(BIN) bench engine --json
+
+# Installs whichever of $(PACKAGES) is missing.
+deps:
+	@missing=""; \
+	for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+clean:
+	rm -rf .build

@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+// FYM-Bench: a reproducible CPU benchmark suite for temporally consistent portrait video editing.
+// Module graph (imports point one way): fym-bench → EngineBenchmark → NN → Tensor → COpenBLAS;
+// Imaging → CPNG. See README.md and ../shared/DESIGN.md §2.
+import PackageDescription
+
+/// Release builds drop exclusivity checks in the numeric modules (hot loops run over unsafe
+/// buffers anyway); bounds-checked preconditions on shapes stay on.
+let numericSettings: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "FYMBench",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fym-bench", targets: ["FYMBenchCLI"]),
+        .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "NN", targets: ["NN"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: numericSettings),
+        .target(name: "NN", dependencies: ["Tensor"], swiftSettings: numericSettings),
+        .target(name: "Imaging", dependencies: ["CPNG"], swiftSettings: numericSettings),
+        .target(name: "EngineBenchmark", dependencies: ["Tensor", "NN"], swiftSettings: numericSettings),
+        .executableTarget(
+            name: "FYMBenchCLI",
+            dependencies: [
+                "Tensor", "NN", "EngineBenchmark",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+    ]
+)

@@ -1,0 +1,2 @@
+// glibc allocator tuning (`mallopt`), used once by the tensor engine (see TensorStorage).
+#include <malloc.h>

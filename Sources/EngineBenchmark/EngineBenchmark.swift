@@ -1,0 +1,116 @@
+import Foundation
+import NN
+import Tensor
+
+/// Figures of the engine benchmark (`fym-bench bench engine`). Every figure is measured on the
+/// running machine; timings are medians over `runs` repetitions after warm-up.
+public struct EngineBenchmarkReport: Codable, Sendable {
+    /// OpenBLAS sgemm throughput, n = 1024 (GFLOP/s).
+    public var sgemm_gflops: Double
+    /// Forward 3×3 convolution, 64→64 channels, 64×64, batch 8 (GFLOP/s, multiply-add = 2).
+    public var conv3x3_gflops: Double
+    /// Reference UNet forward, batch 8, gradient recording off (ms).
+    public var unet_forward_ms: Double
+    /// Reference UNet training step: forward, MSE loss, backward, Adam (ms).
+    public var unet_train_step_ms: Double
+    /// Parameters of the reference UNet.
+    public var unet_params: Int
+    /// Peak resident memory of the process (MiB, from getrusage).
+    public var peak_rss_mb: Double
+    public var runs: Int
+    public var warmup: Int
+    public var batch: Int
+    public var threads: Int
+    public var blas: String
+    /// Individual timings, for the spread.
+    public var unet_forward_samples_ms: [Double]
+    public var unet_train_step_samples_ms: [Double]
+}
+
+/// Times the engine on the workloads of `shared/bench/REFERENCE-UNET.md`.
+public enum EngineBenchmark {
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+    static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
+    }
+
+    /// Peak resident set size of this process in MiB.
+    public static func peakResidentMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_maxrss) / 1024 // Linux reports KiB.
+    }
+
+    /// Median sgemm GFLOP/s for n×n×n.
+    public static func sgemmGflops(n: Int = 1024, runs: Int = 10) -> Double {
+        var g = SeededGenerator(seed: 1)
+        let a = Tensor.uniform([n, n], generator: &g), b = Tensor.uniform([n, n], generator: &g)
+        _ = Tensor.matmul(a, b)
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let t0 = now()
+            _ = Tensor.matmul(a, b)
+            times.append(now() - t0)
+        }
+        return 2 * Double(n * n * n) / median(times) * 1e-9
+    }
+
+    /// Median GFLOP/s of the forward 3×3 convolution 64→64 on 8×64×64×64.
+    public static func conv3x3Gflops(runs: Int = 10) -> Double {
+        var g = SeededGenerator(seed: 2)
+        let x = Tensor.uniform([8, 64, 64, 64], generator: &g)
+        let w = Tensor.uniform([64, 64, 3, 3], low: -0.1, high: 0.1, generator: &g)
+        let b = Tensor.zeros([64])
+        _ = ConvKernels.forward(x, w, b, stride: 1, padding: 1)
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let t0 = now()
+            _ = ConvKernels.forward(x, w, b, stride: 1, padding: 1)
+            times.append(now() - t0)
+        }
+        let flops = 2.0 * 8 * 64 * 64 * 9 * 64 * 64
+        return flops / median(times) * 1e-9
+    }
+
+    /// Runs the whole benchmark.
+    public static func run(runs: Int = 5, warmup: Int = 2, batch: Int = 8, progress: (String) -> Void = { _ in }) throws -> EngineBenchmarkReport {
+        progress("sgemm n=1024")
+        let sgemm = sgemmGflops()
+        progress("conv3x3 64→64 64×64 batch 8")
+        let conv = conv3x3Gflops()
+
+        let unet = UNet(.reference, seed: 0)
+        var g = SeededGenerator(seed: 3)
+        let x = Variable(Tensor.normal([batch, 6, 64, 64], generator: &g))
+        let target = Variable(Tensor.normal([batch, 3, 64, 64], generator: &g))
+        let timesteps = (0..<batch).map { _ in Float(Int(g.nextUniform() * 1000)) }
+        let optimizer = Adam(parameters: unet.parameters, learningRate: 1e-4)
+
+        progress("UNet forward (\(runs) runs after \(warmup) warm-up)")
+        var forward: [Double] = []
+        for i in 0..<(warmup + runs) {
+            let t0 = now()
+            _ = GradMode.withoutGrad { unet(x, timesteps: timesteps) }
+            if i >= warmup { forward.append((now() - t0) * 1000) }
+        }
+        progress("UNet training step (\(runs) runs after \(warmup) warm-up)")
+        var train: [Double] = []
+        for i in 0..<(warmup + runs) {
+            let t0 = now()
+            optimizer.zeroGrad()
+            let loss = Variable.mseLoss(unet(x, timesteps: timesteps), target)
+            guard loss.value.scalar.isFinite else { throw TrainingError.nonFiniteLoss(step: i, value: loss.value.scalar) }
+            loss.backward()
+            try optimizer.step()
+            if i >= warmup { train.append((now() - t0) * 1000) }
+        }
+        return EngineBenchmarkReport(
+            sgemm_gflops: sgemm, conv3x3_gflops: conv,
+            unet_forward_ms: median(forward), unet_train_step_ms: median(train),
+            unet_params: unet.parameterCount, peak_rss_mb: peakResidentMegabytes(),
+            runs: runs, warmup: warmup, batch: batch, threads: BLAS.threadCount, blas: BLAS.configuration,
+            unet_forward_samples_ms: forward, unet_train_step_samples_ms: train)
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import EngineBenchmark
+import Foundation
+import Tensor
+
+/// The `fym-bench` command: the entry point of the suite.
+struct FYMBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fym-bench",
+        abstract: "Reproducible CPU benchmark suite for temporally consistent portrait video editing (Follow Your Motion and baselines).",
+        version: FYMBenchVersion.string,
+        subcommands: [Version.self, Bench.self])
+}
+
+enum FYMBenchVersion {
+    static let string = "0.1.0"
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version of fym-bench and of its numeric back end.")
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        if json {
+            let info = ["version": FYMBenchVersion.string, "blas": BLAS.configuration, "blas_threads": "\(BLAS.threadCount)"]
+            let data = try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("fym-bench \(FYMBenchVersion.string)")
+            print("BLAS: \(BLAS.configuration), \(BLAS.threadCount) threads")
+        }
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print measured figures.", subcommands: [Engine.self])
+
+    struct Engine: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time the tensor engine: sgemm, 3×3 convolution and the reference UNet (shared/bench/REFERENCE-UNET.md).")
+        @Flag(help: "Print one JSON object.") var json = false
+        @Option(help: "Timed repetitions per figure (median reported).") var runs = 5
+        @Option(help: "Warm-up repetitions before timing.") var warmup = 2
+        @Option(help: "UNet batch size.") var batch = 8
+
+        func validate() throws {
+            guard runs >= 1, warmup >= 0, batch >= 1 else { throw ValidationError("--runs and --batch must be ≥ 1, --warmup ≥ 0") }
+        }
+
+        func run() throws {
+            let report = try EngineBenchmark.run(runs: runs, warmup: warmup, batch: batch) { step in
+                if !json { FileHandle.standardError.write(Data("… \(step)\n".utf8)) }
+            }
+            if json {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.sortedKeys]
+                print(String(decoding: try enc.encode(report), as: UTF8.self))
+            } else {
+                print(String(format: "sgemm n=1024            %8.1f GFLOP/s", report.sgemm_gflops))
+                print(String(format: "conv3x3 64→64 64² ×8    %8.1f GFLOP/s", report.conv3x3_gflops))
+                print(String(format: "UNet forward (batch %d)  %8.1f ms", report.batch, report.unet_forward_ms))
+                print(String(format: "UNet train step         %8.1f ms", report.unet_train_step_ms))
+                print("UNet parameters         \(report.unet_params)")
+                print(String(format: "peak RSS                %8.1f MiB", report.peak_rss_mb))
+                print("BLAS                    \(report.blas), \(report.threads) threads")
+            }
+        }
+    }
+}
+
+FYMBench.main()

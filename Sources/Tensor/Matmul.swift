@@ -1,0 +1,111 @@
+import COpenBLAS
+
+/// Thin wrapper over OpenBLAS `cblas_sgemm` (row-major). OpenBLAS runs its own threads (as many as
+/// cores by default), so callers never call it from inside `Parallel` workers: concurrent calls
+/// are serialised by OpenBLAS 0.3.21 anyway (measured: two threads each calling a 1-thread sgemm
+/// gain nothing).
+public enum BLAS {
+    /// `C = alpha·op(A)·op(B) + beta·C`, with op(A) M×K, op(B) K×N, C M×N, all row-major with the
+    /// given leading dimensions.
+    @inlinable
+    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Number of threads OpenBLAS uses.
+    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+
+    /// OpenBLAS build description (architecture kernel, threading).
+    public static var configuration: String { String(cString: openblas_get_config()) }
+}
+
+extension Tensor {
+    /// Matrix product of rank-2 tensors, optionally transposing either operand.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+        precondition(a.rank == 2 && b.rank == 2, "matmul needs rank-2 tensors, got \(a.shape) and \(b.shape)")
+        let m = transposeA ? a.shape[1] : a.shape[0]
+        let k = transposeA ? a.shape[0] : a.shape[1]
+        let kb = transposeB ? b.shape[1] : b.shape[0]
+        let n = transposeB ? b.shape[0] : b.shape[1]
+        precondition(k == kb, "matmul inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") × \(b.shape)\(transposeB ? "ᵀ" : "")")
+        let out = Tensor(uninitializedShape: [m, n])
+        BLAS.sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k,
+                   a: a.storage.base, lda: a.shape[1], b: b.storage.base, ldb: b.shape[1],
+                   c: out.storage.base, ldc: n)
+        return out
+    }
+
+    /// Batched matrix product of rank-3 tensors [B, M, K] × [B, K, N] → [B, M, N]. A rank-2
+    /// operand is shared by every batch element.
+    public static func batchedMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+        precondition((a.rank == 3 || a.rank == 2) && (b.rank == 3 || b.rank == 2) && (a.rank == 3 || b.rank == 3),
+                     "batchedMatmul needs rank-3 operands (one may be rank 2), got \(a.shape) and \(b.shape)")
+        let batch = a.rank == 3 ? a.shape[0] : b.shape[0]
+        if a.rank == 3 && b.rank == 3 {
+            precondition(a.shape[0] == b.shape[0], "batch sizes differ: \(a.shape) and \(b.shape)")
+        }
+        let ar = Array(a.shape.suffix(2)), br = Array(b.shape.suffix(2))
+        let m = transposeA ? ar[1] : ar[0], k = transposeA ? ar[0] : ar[1]
+        let kb = transposeB ? br[1] : br[0], n = transposeB ? br[0] : br[1]
+        precondition(k == kb, "batchedMatmul inner dimensions differ: \(a.shape) × \(b.shape)")
+        let out = Tensor(uninitializedShape: [batch, m, n])
+        let strideA = a.rank == 3 ? ar[0] * ar[1] : 0
+        let strideB = b.rank == 3 ? br[0] * br[1] : 0
+        for i in 0..<batch {
+            BLAS.sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k,
+                       a: a.storage.base + i * strideA, lda: ar[1], b: b.storage.base + i * strideB, ldb: br[1],
+                       c: out.storage.base + i * m * n, ldc: n)
+        }
+        return out
+    }
+}
+
+extension Variable {
+    /// Differentiable matrix product of rank-2 variables.
+    /// Backward: dA = G·op(B)ᵀ (transposed back if A was), dB = op(A)ᵀ·G.
+    public static func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, transposeB: Bool = false) -> Variable {
+        let av = a.value, bv = b.value
+        let out = Tensor.matmul(av, bv, transposeA: transposeA, transposeB: transposeB)
+        return record(out, [a, b]) { g, n in
+            var ga: Tensor? = nil, gb: Tensor? = nil
+            if n[0] {
+                ga = transposeA ? Tensor.matmul(bv, g, transposeA: transposeB, transposeB: true)
+                                : Tensor.matmul(g, bv, transposeA: false, transposeB: !transposeB)
+            }
+            if n[1] {
+                gb = transposeB ? Tensor.matmul(g, av, transposeA: true, transposeB: transposeA)
+                                : Tensor.matmul(av, g, transposeA: !transposeA, transposeB: false)
+            }
+            return [ga, gb]
+        }
+    }
+
+    /// Differentiable batched matrix product (see ``Tensor/batchedMatmul(_:_:transposeA:transposeB:)``).
+    public static func batchedMatmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, transposeB: Bool = false) -> Variable {
+        let av = a.value, bv = b.value
+        let out = Tensor.batchedMatmul(av, bv, transposeA: transposeA, transposeB: transposeB)
+        return record(out, [a, b]) { g, n in
+            var ga: Tensor? = nil, gb: Tensor? = nil
+            if n[0] {
+                let full = transposeA ? Tensor.batchedMatmul(bv, g, transposeA: transposeB, transposeB: true)
+                                      : Tensor.batchedMatmul(g, bv, transposeA: false, transposeB: !transposeB)
+                ga = av.rank == 2 ? full.sum(axis: 0) : full
+            }
+            if n[1] {
+                let full = transposeB ? Tensor.batchedMatmul(g, av, transposeA: true, transposeB: transposeA)
+                                      : Tensor.batchedMatmul(av, g, transposeA: !transposeA, transposeB: false)
+                gb = bv.rank == 2 ? full.sum(axis: 0) : full
+            }
+            return [ga, gb]
+        }
+    }
+}

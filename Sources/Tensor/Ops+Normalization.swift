@@ -1,0 +1,225 @@
+import Foundation
+
+/// Group and layer normalisation kernels (Wu & He 2018; Ba et al. 2016), with the standard
+/// closed-form backward pass:
+/// x̂ = (x − μ)·r, r = 1/√(σ² + ε); dx = r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) over the group,
+/// where dx̂ = dy·γ. Statistics use the biased variance, as PyTorch does.
+public enum NormKernels {
+    /// Normalises `rows` contiguous rows of `length` elements each; `channelOf(row, i)` gives
+    /// the affine channel of element i of a row. Returns the per-row mean and 1/σ.
+    @inlinable
+    static func normalizeRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, length: Int,
+                              epsilon: Float, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+        Parallel.forEach(rows, costPerItem: length) { r in
+            let p = x + r * length
+            var s: Double = 0
+            var blockSum: Float = 0
+            for i in 0..<length { blockSum += p[i]; if i & 1023 == 1023 { s += Double(blockSum); blockSum = 0 } }
+            s += Double(blockSum)
+            let mu = Float(s / Double(length))
+            var v: Double = 0
+            var blockVar: Float = 0
+            for i in 0..<length { let d = p[i] - mu; blockVar += d * d; if i & 1023 == 1023 { v += Double(blockVar); blockVar = 0 } }
+            v += Double(blockVar)
+            let r0 = Float(1 / (v / Double(length) + Double(epsilon)).squareRoot())
+            mean[r] = mu
+            rstd[r] = r0
+            let q = y + r * length
+            for i in 0..<length { q[i] = (p[i] - mu) * r0 }
+        }
+    }
+}
+
+extension Variable {
+    /// Group normalisation of an [N, C, …] tensor with `groups` groups and per-channel affine
+    /// `weight`/`bias` of shape [C] (PyTorch `nn.GroupNorm`, ε = 1e-5 by default).
+    public static func groupNorm(_ input: Variable, groups: Int, weight: Variable?, bias: Variable?, epsilon: Float = 1e-5) -> Variable {
+        let x = input.value
+        precondition(x.rank >= 2, "groupNorm needs [N, C, …], got \(x.shape)")
+        let N = x.shape[0], C = x.shape[1]
+        precondition(C % groups == 0, "groupNorm: \(C) channels not divisible into \(groups) groups")
+        let S = x.count / (N * C)
+        let rows = N * groups, length = (C / groups) * S
+        let cpg = C / groups
+        let xhat = Tensor(uninitializedShape: x.shape)
+        let stats = Tensor(uninitializedShape: [2, rows])
+        NormKernels.normalizeRows(x.storage.base, xhat.storage.base, rows: rows, length: length, epsilon: epsilon,
+                                  mean: stats.storage.base, rstd: stats.storage.base + rows)
+        // Affine: y = x̂·γ_c + β_c.
+        let gamma = weight?.value, beta = bias?.value
+        if let gamma { precondition(gamma.shape == [C], "groupNorm weight shape \(gamma.shape) != [\(C)]") }
+        if let beta { precondition(beta.shape == [C], "groupNorm bias shape \(beta.shape) != [\(C)]") }
+        let y: Tensor
+        if gamma != nil || beta != nil {
+            y = Tensor(uninitializedShape: x.shape)
+            let xh = xhat.storage.base, yo = y.storage.base
+            let gp = gamma?.storage.base, bp = beta?.storage.base
+            Parallel.forEach(N * C, costPerItem: S) { nc in
+                let c = nc % C
+                let a = gp?[c] ?? 1, b = bp?[c] ?? 0
+                let src = xh + nc * S, dst = yo + nc * S
+                for i in 0..<S { dst[i] = src[i] * a + b }
+            }
+        } else {
+            y = xhat
+        }
+        var inputs = [input]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        let hasW = weight != nil, hasB = bias != nil
+        return record(y, inputs) { g, n in
+            let dy = g.storage.base, xh = xhat.storage.base, rstd = stats.storage.base + rows
+            let gp = gamma?.storage.base
+            // Per (n, c) sums of dy and dy·x̂, used for dγ, dβ and the input gradient.
+            let sums = Tensor(uninitializedShape: [2, N * C])
+            let sdy = sums.storage.base, sdyx = sums.storage.base + N * C
+            Parallel.forEach(N * C, costPerItem: S) { nc in
+                let a = dy + nc * S, b = xh + nc * S
+                var s1: Float = 0, s2: Float = 0
+                for i in 0..<S { s1 += a[i]; s2 += a[i] * b[i] }
+                sdy[nc] = s1; sdyx[nc] = s2
+            }
+            var gx: Tensor? = nil
+            if n[0] {
+                let out = Tensor(uninitializedShape: x.shape)
+                let dx = out.storage.base
+                Parallel.forEach(rows, costPerItem: length) { r in
+                    let nIdx = r / groups, grp = r % groups
+                    // mean(dx̂) and mean(dx̂·x̂) over the group, with dx̂ = dy·γ_c.
+                    var m1: Float = 0, m2: Float = 0
+                    for cc in 0..<cpg {
+                        let c = grp * cpg + cc
+                        let gc = gp?[c] ?? 1
+                        m1 += gc * sdy[nIdx * C + c]; m2 += gc * sdyx[nIdx * C + c]
+                    }
+                    m1 /= Float(length); m2 /= Float(length)
+                    let r0 = rstd[r]
+                    for cc in 0..<cpg {
+                        let c = grp * cpg + cc
+                        let gc = (gp?[c] ?? 1) * r0
+                        let base = (nIdx * C + c) * S
+                        let a = dy + base, b = xh + base, o = dx + base
+                        let k1 = m1 * r0, k2 = m2 * r0
+                        for i in 0..<S { o[i] = gc * a[i] - k1 - b[i] * k2 }
+                    }
+                }
+                gx = out
+            }
+            var result: [Tensor?] = [gx]
+            if hasW {
+                var gw: Tensor? = nil
+                if n[1] {
+                    let t = Tensor.zeros([C])
+                    for nn in 0..<N { for c in 0..<C { t.storage.base[c] += sdyx[nn * C + c] } }
+                    gw = t
+                }
+                result.append(gw)
+            }
+            if hasB {
+                var gb: Tensor? = nil
+                if n[result.count] {
+                    let t = Tensor.zeros([C])
+                    for nn in 0..<N { for c in 0..<C { t.storage.base[c] += sdy[nn * C + c] } }
+                    gb = t
+                }
+                result.append(gb)
+            }
+            return result
+        }
+    }
+
+    /// Layer normalisation over the last dimension with affine `weight`/`bias` of shape [D]
+    /// (PyTorch `nn.LayerNorm(D)`).
+    public static func layerNorm(_ input: Variable, weight: Variable?, bias: Variable?, epsilon: Float = 1e-5) -> Variable {
+        let x = input.value
+        let D = x.shape.last ?? 1
+        let rows = x.count / max(D, 1)
+        let xhat = Tensor(uninitializedShape: x.shape)
+        let stats = Tensor(uninitializedShape: [2, rows])
+        NormKernels.normalizeRows(x.storage.base, xhat.storage.base, rows: rows, length: D, epsilon: epsilon,
+                                  mean: stats.storage.base, rstd: stats.storage.base + rows)
+        let gamma = weight?.value, beta = bias?.value
+        if let gamma { precondition(gamma.shape == [D], "layerNorm weight shape \(gamma.shape) != [\(D)]") }
+        if let beta { precondition(beta.shape == [D], "layerNorm bias shape \(beta.shape) != [\(D)]") }
+        let y = Tensor(uninitializedShape: x.shape)
+        do {
+            let xh = xhat.storage.base, yo = y.storage.base
+            let gp = gamma?.storage.base, bp = beta?.storage.base
+            Parallel.forEach(rows, costPerItem: D) { r in
+                let s = xh + r * D, d = yo + r * D
+                for i in 0..<D { d[i] = s[i] * (gp?[i] ?? 1) + (bp?[i] ?? 0) }
+            }
+        }
+        var inputs = [input]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        let hasW = weight != nil, hasB = bias != nil
+        return record(y, inputs) { g, n in
+            let dy = g.storage.base, xh = xhat.storage.base, rstd = stats.storage.base + rows
+            let gp = gamma?.storage.base
+            var gx: Tensor? = nil
+            if n[0] {
+                let out = Tensor(uninitializedShape: x.shape)
+                let dx = out.storage.base
+                Parallel.forEach(rows, costPerItem: D) { r in
+                    let a = dy + r * D, b = xh + r * D, o = dx + r * D
+                    var m1: Float = 0, m2: Float = 0
+                    for i in 0..<D { let d = a[i] * (gp?[i] ?? 1); m1 += d; m2 += d * b[i] }
+                    m1 /= Float(D); m2 /= Float(D)
+                    let r0 = rstd[r]
+                    for i in 0..<D { o[i] = r0 * (a[i] * (gp?[i] ?? 1) - m1 - b[i] * m2) }
+                }
+                gx = out
+            }
+            var result: [Tensor?] = [gx]
+            if hasW {
+                var gw: Tensor? = nil
+                if n[1] {
+                    let t = Tensor.zeros([D])
+                    for r in 0..<rows { for i in 0..<D { t.storage.base[i] += dy[r * D + i] * xh[r * D + i] } }
+                    gw = t
+                }
+                result.append(gw)
+            }
+            if hasB {
+                var gb: Tensor? = nil
+                if n[result.count] {
+                    let t = Tensor.zeros([D])
+                    for r in 0..<rows { for i in 0..<D { t.storage.base[i] += dy[r * D + i] } }
+                    gb = t
+                }
+                result.append(gb)
+            }
+            return result
+        }
+    }
+
+    /// Softmax over the last dimension. Backward: dx = y ⊙ (g − Σ g⊙y).
+    public func softmax() -> Variable {
+        let x = value
+        let D = x.shape.last ?? 1
+        let rows = x.count / max(D, 1)
+        let y = Tensor(uninitializedShape: x.shape)
+        let xp = x.storage.base, yp = y.storage.base
+        Parallel.forEach(rows, costPerItem: D * 4) { r in
+            let a = xp + r * D, b = yp + r * D
+            var m = -Float.infinity
+            for i in 0..<D { m = max(m, a[i]) }
+            var s: Float = 0
+            for i in 0..<D { let e = Foundation.exp(a[i] - m); b[i] = e; s += e }
+            let inv = 1 / s
+            for i in 0..<D { b[i] *= inv }
+        }
+        return Variable.record(y, [self]) { g, _ in
+            let out = Tensor(uninitializedShape: x.shape)
+            let gp = g.storage.base, o = out.storage.base
+            Parallel.forEach(rows, costPerItem: D) { r in
+                let a = gp + r * D, b = yp + r * D, c = o + r * D
+                var dot: Float = 0
+                for i in 0..<D { dot += a[i] * b[i] }
+                for i in 0..<D { c[i] = b[i] * (a[i] - dot) }
+            }
+            return [out]
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// How the engine splits work over the machine's cores.
+///
+/// Matrix products run on OpenBLAS's own threads; everything else (elementwise maps, norms,
+/// im2col, reductions) is split into contiguous chunks with `DispatchQueue.concurrentPerform`
+/// when the work is large enough to pay for the dispatch (about 10 µs).
+public enum Parallel {
+    /// Number of workers used for engine kernels (the active processor count).
+    public static let workerCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Below this many elements of elementwise work, kernels stay on the calling thread.
+    public static let minimumParallelElements = 1 << 15
+
+    /// Runs `body(range)` over `0..<count` split into at most `workerCount` contiguous chunks,
+    /// in parallel when `count * costPerItem` reaches ``minimumParallelElements``.
+    @inlinable
+    public static func forChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+        if count <= 0 { return }
+        let workers = min(workerCount, count)
+        if workers <= 1 || count * costPerItem < minimumParallelElements {
+            body(0..<count)
+            return
+        }
+        // Chunks write disjoint memory by contract; the closure only runs for the duration of
+        // this call, so handing it to the workers without Sendable checking is sound.
+        withoutActuallyEscaping(body) { escapable in
+            let task = UncheckedSendable(escapable)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let lo = count * w / workers
+                let hi = count * (w + 1) / workers
+                if lo < hi { task.value(lo..<hi) }
+            }
+        }
+    }
+
+    /// Runs `body(i)` for every `i` in `0..<count`, items spread over the workers.
+    @inlinable
+    public static func forEach(_ count: Int, costPerItem: Int = 1, _ body: (Int) -> Void) {
+        forChunks(count, costPerItem: costPerItem) { r in for i in r { body(i) } }
+    }
+}
+
+/// Carries a non-Sendable value (a closure over unsafe buffers) into `concurrentPerform`
+/// workers. Only ``Parallel`` uses it, for closures whose chunks touch disjoint memory.
+@usableFromInline struct UncheckedSendable<T>: @unchecked Sendable {
+    @usableFromInline let value: T
+    @usableFromInline init(_ value: T) { self.value = value }
+}
