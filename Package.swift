@@ -37,7 +37,7 @@ let package = Package(
         .executableTarget(
             name: "FYMBenchCLI",
             dependencies: [
-                "Tensor", "NN", "EngineBenchmark",
+                "Tensor", "NN", "Imaging", "EngineBenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
