@@ -75,7 +75,13 @@ public enum EngineBenchmark {
     }
 
     /// Runs the whole benchmark.
-    public static func run(runs: Int = 5, warmup: Int = 2, batch: Int = 8, progress: (String) -> Void = { _ in }) throws -> EngineBenchmarkReport {
+    /// Which UNet figures to time.
+    public enum Part: String, CaseIterable, Sendable { case all, forward, train }
+
+    /// Runs the whole benchmark. The defaults (10 timed runs after 3 warm-up runs) follow the
+    /// protocol of the PyTorch figures in REFERENCE-UNET.md. A part that is not timed reports 0.
+    public static func run(runs: Int = 10, warmup: Int = 3, batch: Int = 8, part: Part = .all,
+                           progress: (String) -> Void = { _ in }) throws -> EngineBenchmarkReport {
         progress("sgemm n=1024")
         let sgemm = sgemmGflops()
         progress("conv3x3 64→64 64×64 batch 8")
@@ -90,14 +96,14 @@ public enum EngineBenchmark {
 
         progress("UNet forward (\(runs) runs after \(warmup) warm-up)")
         var forward: [Double] = []
-        for i in 0..<(warmup + runs) {
+        for i in 0..<(part == .train ? 0 : warmup + runs) {
             let t0 = now()
             _ = GradMode.withoutGrad { unet(x, timesteps: timesteps) }
             if i >= warmup { forward.append((now() - t0) * 1000) }
         }
         progress("UNet training step (\(runs) runs after \(warmup) warm-up)")
         var train: [Double] = []
-        for i in 0..<(warmup + runs) {
+        for i in 0..<(part == .forward ? 0 : warmup + runs) {
             let t0 = now()
             optimizer.zeroGrad()
             let loss = Variable.mseLoss(unet(x, timesteps: timesteps), target)
@@ -108,7 +114,7 @@ public enum EngineBenchmark {
         }
         return EngineBenchmarkReport(
             sgemm_gflops: sgemm, conv3x3_gflops: conv,
-            unet_forward_ms: median(forward), unet_train_step_ms: median(train),
+            unet_forward_ms: forward.isEmpty ? 0 : median(forward), unet_train_step_ms: train.isEmpty ? 0 : median(train),
             unet_params: unet.parameterCount, peak_rss_mb: peakResidentMegabytes(),
             runs: runs, warmup: warmup, batch: batch, threads: BLAS.threadCount, blas: BLAS.configuration,
             unet_forward_samples_ms: forward, unet_train_step_samples_ms: train)

@@ -39,8 +39,9 @@ struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Time the tensor engine: sgemm, 3×3 convolution and the reference UNet (shared/bench/REFERENCE-UNET.md).")
         @Flag(help: "Print one JSON object.") var json = false
-        @Option(help: "Timed repetitions per figure (median reported).") var runs = 5
-        @Option(help: "Warm-up repetitions before timing.") var warmup = 2
+        @Option(help: "Timed repetitions per figure (median reported).") var runs = 10
+        @Option(help: "Warm-up repetitions before timing.") var warmup = 3
+        @Option(help: "UNet figures to time: all, forward or train (for profiling).") var only: EngineBenchmark.Part = .all
         @Option(help: "UNet batch size.") var batch = 8
 
         func validate() throws {
@@ -48,7 +49,7 @@ struct Bench: ParsableCommand {
         }
 
         func run() throws {
-            let report = try EngineBenchmark.run(runs: runs, warmup: warmup, batch: batch) { step in
+            let report = try EngineBenchmark.run(runs: runs, warmup: warmup, batch: batch, part: only) { step in
                 if !json { FileHandle.standardError.write(Data("… \(step)\n".utf8)) }
             }
             if json {
@@ -69,3 +70,5 @@ struct Bench: ParsableCommand {
 }
 
 FYMBench.main()
+
+extension EngineBenchmark.Part: ExpressibleByArgument {}

@@ -123,6 +123,11 @@ public final class GroupNorm: Layer {
         Variable.groupNorm(x, groups: groups, weight: weight, bias: bias, epsilon: epsilon)
     }
 
+    /// SiLU(GroupNorm(x)) in one fused kernel (same values as `self(x).silu()`).
+    public func silu(_ x: Variable) -> Variable {
+        Variable.groupNorm(x, groups: groups, weight: weight, bias: bias, epsilon: epsilon, fusedSiLU: true)
+    }
+
     public func namedParameters() -> [(String, Variable)] { [("weight", weight), ("bias", bias)] }
 }
 

@@ -20,11 +20,11 @@ public final class ResBlock: Layer {
     }
 
     public func callAsFunction(_ x: Variable, timeEmbedding: Variable?) -> Variable {
-        var h = conv1(norm1(x).silu())
+        var h = conv1(norm1.silu(x))
         if let timeProjection, let timeEmbedding {
             h = h + timeProjection(timeEmbedding).reshaped([x.shape[0], outChannels, 1, 1])
         }
-        h = conv2(norm2(h).silu())
+        h = conv2(norm2.silu(h))
         return h + (shortcut.map { $0(x) } ?? x)
     }
 
@@ -268,7 +268,7 @@ public final class UNet: Layer {
             }
             if level > 0 { h = upsamplers[i](h.upsampleNearest(factor: 2)) }
         }
-        return outputConv(outputNorm(h).silu())
+        return outputConv(outputNorm.silu(h))
     }
 
     public func namedParameters() -> [(String, Variable)] {

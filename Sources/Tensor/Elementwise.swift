@@ -135,21 +135,15 @@ extension Tensor {
 
     // MARK: Reductions
 
-    /// Sum of all elements (accumulated in Double).
+    /// Sum of all elements (vector partial sums over blocks of 4096, added in Double).
     public func sum() -> Float {
         var s = 0.0
-        withUnsafeBufferPointer { p in
-            var acc: (Float, Float, Float, Float) = (0, 0, 0, 0)
-            var i = 0
-            // Blocked partial sums keep Float error small and let the loop vectorise.
-            while i + 4096 <= p.count {
-                var block: Float = 0
-                for j in i..<(i + 4096) { block += p[j] }
-                s += Double(block)
-                i += 4096
-            }
-            while i < p.count { acc.0 += p[i]; i += 1 }
-            s += Double(acc.0)
+        let p = storage.base
+        var start = 0
+        while start < count {
+            let n = Swift.min(4096, count - start)
+            s += Double(VectorMath.sum(p + start, count: n))
+            start += n
         }
         return Float(s)
     }
@@ -176,7 +170,27 @@ extension Tensor {
         let outerDims = Array(plan.dims.dropLast()), outerB = Array(plan.strideB.dropLast())
         let rows = count / max(inner, 1)
         let pi = storage.base, po = out.storage.base
-        // Sequential accumulation keeps the reduction deterministic; it is memory bound anyway.
+        // When no outer dimension is reduced, every row owns its output slot(s) and rows can be
+        // split across workers; otherwise accumulate sequentially (deterministic either way).
+        if !outerB.contains(0) {
+            Parallel.forChunks(rows, costPerItem: inner) { range in
+                for row in range {
+                    var rem = row, offB = 0
+                    for k in stride(from: outerDims.count - 1, through: 0, by: -1) {
+                        offB += (rem % outerDims[k]) * outerB[k]
+                        rem /= outerDims[k]
+                    }
+                    let x = pi + row * inner
+                    if ib == 0 {
+                        po[offB] += VectorMath.sum(x, count: inner)
+                    } else {
+                        let o = po + offB
+                        for j in 0..<inner { o[j] += x[j] }
+                    }
+                }
+            }
+            return out
+        }
         for row in 0..<rows {
             var rem = row, offB = 0
             for k in stride(from: outerDims.count - 1, through: 0, by: -1) {
@@ -186,9 +200,7 @@ extension Tensor {
             }
             let x = pi + row * inner
             if ib == 0 {
-                var s: Float = 0
-                for j in 0..<inner { s += x[j] }
-                po[offB] += s
+                po[offB] += VectorMath.sum(x, count: inner)
             } else {
                 let o = po + offB
                 for j in 0..<inner { o[j] += x[j] }

@@ -74,7 +74,22 @@ extension Variable {
     public func sigmoid() -> Variable { pointwise(Activation.sigmoid, derivative: { _, y in y * (1 - y) }) }
     public func tanh() -> Variable { pointwise({ Foundation.tanh($0) }, derivative: { _, y in 1 - y * y }) }
     /// SiLU (swish): x·σ(x).
-    public func silu() -> Variable { pointwise(Activation.silu, derivative: Activation.siluDerivative) }
+    public func silu() -> Variable {
+        let x = value
+        let y = Tensor(uninitializedShape: x.shape)
+        let xp = x.storage.base, yp = y.storage.base
+        Parallel.forChunks(x.count, costPerItem: 8) { r in
+            SiLUKernels.forward(xp + r.lowerBound, yp + r.lowerBound, count: r.count)
+        }
+        return Variable.record(y, [self]) { g, _ in
+            let dx = Tensor(uninitializedShape: x.shape)
+            let gp = g.storage.base, dp = dx.storage.base
+            Parallel.forChunks(x.count, costPerItem: 8) { r in
+                SiLUKernels.backward(gp + r.lowerBound, xp + r.lowerBound, dp + r.lowerBound, count: r.count)
+            }
+            return [dx]
+        }
+    }
     /// GELU with the exact erf form (PyTorch's default `approximate='none'`).
     public func gelu() -> Variable { pointwise(Activation.gelu, derivative: Activation.geluDerivative) }
     /// GELU, tanh approximation (`approximate='tanh'`, "gelu_new" in transformers).

@@ -5,22 +5,30 @@ import Foundation
 /// x̂ = (x − μ)·r, r = 1/√(σ² + ε); dx = r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) over the group,
 /// where dx̂ = dy·γ. Statistics use the biased variance, as PyTorch does.
 public enum NormKernels {
-    /// Normalises `rows` contiguous rows of `length` elements each; `channelOf(row, i)` gives
-    /// the affine channel of element i of a row. Returns the per-row mean and 1/σ.
+    /// Normalises `rows` contiguous rows of `length` elements each into `y` (x̂ = (x − μ)/σ)
+    /// and stores every row's mean and 1/σ.
     @inlinable
     static func normalizeRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, length: Int,
                               epsilon: Float, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
         Parallel.forEach(rows, costPerItem: length) { r in
             let p = x + r * length
-            var s: Double = 0
-            var blockSum: Float = 0
-            for i in 0..<length { blockSum += p[i]; if i & 1023 == 1023 { s += Double(blockSum); blockSum = 0 } }
-            s += Double(blockSum)
+            // Two passes (mean, then squared deviations) in blocks of 4096 whose partial sums
+            // are added in Double: accurate for large groups without giving up vector adds.
+            var s = 0.0
+            var start = 0
+            while start < length {
+                let n = min(4096, length - start)
+                s += Double(VectorMath.sum(p + start, count: n))
+                start += n
+            }
             let mu = Float(s / Double(length))
-            var v: Double = 0
-            var blockVar: Float = 0
-            for i in 0..<length { let d = p[i] - mu; blockVar += d * d; if i & 1023 == 1023 { v += Double(blockVar); blockVar = 0 } }
-            v += Double(blockVar)
+            var v = 0.0
+            start = 0
+            while start < length {
+                let n = min(4096, length - start)
+                v += Double(VectorMath.sumOfSquaredDeviations(p + start, count: n, mean: mu))
+                start += n
+            }
             let r0 = Float(1 / (v / Double(length) + Double(epsilon)).squareRoot())
             mean[r] = mu
             rstd[r] = r0
@@ -32,8 +40,12 @@ public enum NormKernels {
 
 extension Variable {
     /// Group normalisation of an [N, C, …] tensor with `groups` groups and per-channel affine
-    /// `weight`/`bias` of shape [C] (PyTorch `nn.GroupNorm`, ε = 1e-5 by default).
-    public static func groupNorm(_ input: Variable, groups: Int, weight: Variable?, bias: Variable?, epsilon: Float = 1e-5) -> Variable {
+    /// `weight`/`bias` of shape [C] (PyTorch `nn.GroupNorm`, ε = 1e-5 by default). With
+    /// `fusedSiLU` the result is SiLU(GroupNorm(x)) computed in the same pass — the
+    /// GN → SiLU pair that opens every ResBlock — saving one full-size tensor and pass each
+    /// way; the pre-activation is recomputed from x̂ in the backward pass.
+    public static func groupNorm(_ input: Variable, groups: Int, weight: Variable?, bias: Variable?, epsilon: Float = 1e-5,
+                                 fusedSiLU: Bool = false) -> Variable {
         let x = input.value
         precondition(x.rank >= 2, "groupNorm needs [N, C, …], got \(x.shape)")
         let N = x.shape[0], C = x.shape[1]
@@ -50,7 +62,7 @@ extension Variable {
         if let gamma { precondition(gamma.shape == [C], "groupNorm weight shape \(gamma.shape) != [\(C)]") }
         if let beta { precondition(beta.shape == [C], "groupNorm bias shape \(beta.shape) != [\(C)]") }
         let y: Tensor
-        if gamma != nil || beta != nil {
+        if gamma != nil || beta != nil || fusedSiLU {
             y = Tensor(uninitializedShape: x.shape)
             let xh = xhat.storage.base, yo = y.storage.base
             let gp = gamma?.storage.base, bp = beta?.storage.base
@@ -59,6 +71,7 @@ extension Variable {
                 let a = gp?[c] ?? 1, b = bp?[c] ?? 0
                 let src = xh + nc * S, dst = yo + nc * S
                 for i in 0..<S { dst[i] = src[i] * a + b }
+                if fusedSiLU { SiLUKernels.forwardInPlace(dst, count: S) }
             }
         } else {
             y = xhat
@@ -67,7 +80,22 @@ extension Variable {
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
         let hasW = weight != nil, hasB = bias != nil
-        return record(y, inputs) { g, n in
+        return record(y, inputs) { gOut, n in
+            var g = gOut
+            if fusedSiLU {
+                // Gradient through SiLU at the recomputed pre-activation x̂·γ + β.
+                let pre = Tensor(uninitializedShape: x.shape), dpre = Tensor(uninitializedShape: x.shape)
+                let xh = xhat.storage.base, pp = pre.storage.base, gp = gOut.storage.base, dp = dpre.storage.base
+                let wp = gamma?.storage.base, bp = beta?.storage.base
+                Parallel.forEach(N * C, costPerItem: S * 4) { nc in
+                    let c = nc % C
+                    let a = wp?[c] ?? 1, b = bp?[c] ?? 0
+                    let base = nc * S
+                    for i in 0..<S { pp[base + i] = xh[base + i] * a + b }
+                    SiLUKernels.backward(gp + base, pp + base, dp + base, count: S)
+                }
+                g = dpre
+            }
             let dy = g.storage.base, xh = xhat.storage.base, rstd = stats.storage.base + rows
             let gp = gamma?.storage.base
             // Per (n, c) sums of dy and dy·x̂, used for dγ, dβ and the input gradient.
@@ -75,9 +103,8 @@ extension Variable {
             let sdy = sums.storage.base, sdyx = sums.storage.base + N * C
             Parallel.forEach(N * C, costPerItem: S) { nc in
                 let a = dy + nc * S, b = xh + nc * S
-                var s1: Float = 0, s2: Float = 0
-                for i in 0..<S { s1 += a[i]; s2 += a[i] * b[i] }
-                sdy[nc] = s1; sdyx[nc] = s2
+                sdy[nc] = VectorMath.sum(a, count: S)
+                sdyx[nc] = VectorMath.dot(a, b, count: S)
             }
             var gx: Tensor? = nil
             if n[0] {

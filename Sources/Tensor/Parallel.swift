@@ -6,8 +6,13 @@ import Foundation
 /// im2col, reductions) is split into contiguous chunks with `DispatchQueue.concurrentPerform`
 /// when the work is large enough to pay for the dispatch (about 10 µs).
 public enum Parallel {
-    /// Number of workers used for engine kernels (the active processor count).
-    public static let workerCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Number of workers used for engine kernels: the active processor count, or the value of
+    /// the environment variable `FYM_ENGINE_THREADS` when set (OpenBLAS reads
+    /// `OPENBLAS_NUM_THREADS` for its own threads).
+    public static let workerCount: Int = {
+        if let text = ProcessInfo.processInfo.environment["FYM_ENGINE_THREADS"], let n = Int(text), n >= 1 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
     /// Below this many elements of elementwise work, kernels stay on the calling thread.
     public static let minimumParallelElements = 1 << 15

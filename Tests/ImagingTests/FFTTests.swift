@@ -93,7 +93,7 @@ final class FFTTests: XCTestCase {
         XCTAssertEqual(ifftshift(fftshift(a, rows: 5, cols: 7), rows: 5, cols: 7), a)
     }
 
-    func testTSDMapOfConstantIsZeroAndOfCosineIsAbsCosine() {
+    func testTSDMapOfConstantIsZeroAndOfCosineIsAbsCosine() throws {
         let flat = temporallySensitiveDetailMap(Image(width: 20, height: 10, color: [0.3, 0.5, 0.7]))
         XCTAssertEqual(flat.channels, 1)
         XCTAssertTrue(flat.pixels.allSatisfy { $0 == 0 })
@@ -109,7 +109,7 @@ final class FFTTests: XCTestCase {
             XCTAssertEqual(Double(tsd[0, y, x]), (mags[x] - lo) / (hi - lo), accuracy: 1e-5)
         } }
         // Real frame: values span exactly [0, 1].
-        let frame = try! Image.readPNG(Fixtures.sharedFixtures.appendingPathComponent("metrics/frame0.png"))
+        let frame = try Image.readPNG(Fixtures.sharedFixtures.appendingPathComponent("metrics/frame0.png"))
         let t = temporallySensitiveDetailMap(frame)
         XCTAssertEqual(t.width, 176); XCTAssertEqual(t.height, 144)
         XCTAssertEqual(t.pixels.min()!, 0); XCTAssertEqual(t.pixels.max()!, 1)

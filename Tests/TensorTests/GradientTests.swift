@@ -35,6 +35,7 @@ final class GradientTests: XCTestCase {
         GC.check([x]) { $0[0].sigmoid() }
         GC.check([x]) { $0[0].tanh() }
         GC.check([x]) { $0[0].silu() }
+        GC.check([r([3, 37], 12, -6, 6)]) { $0[0].silu() }
         GC.check([x]) { $0[0].gelu() }
         GC.check([x]) { $0[0].geluTanh() }
         GC.check([x]) { $0[0].quickGelu() }
@@ -76,6 +77,8 @@ final class GradientTests: XCTestCase {
         let x = r([2, 6, 3, 4], 50, -2, 3), gamma = r([6], 51, 0.5, 1.5), beta = r([6], 52)
         GC.check([x, gamma, beta]) { Variable.groupNorm($0[0], groups: 3, weight: $0[1], bias: $0[2]) }
         GC.check([x]) { Variable.groupNorm($0[0], groups: 2, weight: nil, bias: nil) }
+        GC.check([x, gamma, beta]) { Variable.groupNorm($0[0], groups: 3, weight: $0[1], bias: $0[2], fusedSiLU: true) }
+        GC.check([x]) { Variable.groupNorm($0[0], groups: 2, weight: nil, bias: nil, fusedSiLU: true) }
         GC.check([x, gamma, beta]) { Variable.groupNorm($0[0], groups: 6, weight: $0[1], bias: $0[2]) }
         let t = r([3, 5, 8], 53, -1, 2), lg = r([8], 54, 0.5, 1.5), lb = r([8], 55)
         GC.check([t, lg, lb]) { Variable.layerNorm($0[0], weight: $0[1], bias: $0[2]) }

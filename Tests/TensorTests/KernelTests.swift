@@ -1,5 +1,6 @@
 import Foundation
 import Tensor
+import TestSupport
 import XCTest
 
 /// Forward kernels against naive reference implementations and analytic values.
@@ -164,5 +165,56 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(HalfConversion.half(fromFloat: 1.0 + 1.0 / 4096), 0x3C00) // ties to even
         XCTAssertEqual(HalfConversion.bfloat16(fromFloat: 1.0), 0x3F80)
         XCTAssertEqual(HalfConversion.bfloat16(fromFloat: -0.5), 0xBF00)
+    }
+}
+
+final class VectorMathTests: XCTestCase {
+    func testVectorExpMatchesFoundationWithinTwoUlp() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            var v = VectorMath.Vector(repeating: 0)
+            for l in 0..<16 { v[l] = x + Float(l) * 0.0037 }
+            let e = VectorMath.exp(v)
+            for l in 0..<16 {
+                let ref = Foundation.exp(v[l])
+                worst = max(worst, abs(e[l] - ref) / ref)
+            }
+            x += 0.0591
+        }
+        XCTAssertLessThan(worst, 2.5e-7, "max relative error \(worst)")
+        // Far outside the range: saturates instead of overflowing to NaN.
+        var big = VectorMath.Vector(repeating: 1000)
+        big[1] = -1000
+        let e = VectorMath.exp(big)
+        XCTAssertTrue(e[0].isFinite && e[0] > 1e38)
+        XCTAssertLessThan(e[1], 1e-37)
+    }
+
+    func testSiLUKernelsMatchScalarFormulaIncludingTail() {
+        let x = GradientCheck.random([37], seed: 3, low: -9, high: 9)
+        let y = Variable(x).silu().value
+        for i in 0..<37 { XCTAssertEqual(y.scalars[i], Activation.silu(x.scalars[i]), accuracy: 1e-6) }
+    }
+
+    func testFusedGroupNormSiLUEqualsTheComposition() {
+        let x = GradientCheck.random([2, 6, 5, 7], seed: 4, low: -2, high: 3)
+        let w = GradientCheck.random([6], seed: 5, low: 0.5, high: 1.5), b = GradientCheck.random([6], seed: 6)
+        let fused = Variable.groupNorm(Variable(x), groups: 3, weight: Variable(w), bias: Variable(b), fusedSiLU: true).value
+        let plain = Variable.groupNorm(Variable(x), groups: 3, weight: Variable(w), bias: Variable(b)).silu().value
+        XCTAssertLessThan(fused.maxAbsDifference(plain), 1e-6)
+    }
+}
+
+final class ScalarExpTests: XCTestCase {
+    func testScalarExpMatchesVectorExpAndFoundation() {
+        var x: Float = -87
+        var worst: Float = 0
+        while x < 88 {
+            worst = max(worst, abs(VectorMath.scalarExp(x) - Foundation.exp(x)) / Foundation.exp(x))
+            XCTAssertEqual(VectorMath.scalarExp(x), VectorMath.exp(VectorMath.Vector(repeating: x))[0])
+            x += 0.0173
+        }
+        XCTAssertLessThan(worst, 2.5e-7, "max relative error \(worst)")
     }
 }
