@@ -73,13 +73,8 @@ extension Tensor {
         let rows = out.count / max(inner, 1)
         Parallel.forChunks(rows, costPerItem: inner) { range in
             for row in range {
-                // Decompose the row index into outer coordinates.
-                var rem = row, offA = 0, offB = 0
-                for k in stride(from: outerDims.count - 1, through: 0, by: -1) {
-                    let c = rem % outerDims[k]
-                    rem /= outerDims[k]
-                    offA += c * outerA[k]; offB += c * outerB[k]
-                }
+                let offA = rowOffset(row, dims: outerDims, strides: outerA)
+                let offB = rowOffset(row, dims: outerDims, strides: outerB)
                 let o = po + row * inner
                 let xa = pa + offA, xb = pb + offB
                 switch (ia, ib) {
@@ -170,41 +165,24 @@ extension Tensor {
         let outerDims = Array(plan.dims.dropLast()), outerB = Array(plan.strideB.dropLast())
         let rows = count / max(inner, 1)
         let pi = storage.base, po = out.storage.base
+        func accumulate(_ range: Range<Int>) {
+            for row in range {
+                let offB = rowOffset(row, dims: outerDims, strides: outerB)
+                let x = pi + row * inner
+                if ib == 0 {
+                    po[offB] += VectorMath.sum(x, count: inner)
+                } else {
+                    let o = po + offB
+                    for j in 0..<inner { o[j] += x[j] }
+                }
+            }
+        }
         // When no outer dimension is reduced, every row owns its output slot(s) and rows can be
         // split across workers; otherwise accumulate sequentially (deterministic either way).
         if !outerB.contains(0) {
-            Parallel.forChunks(rows, costPerItem: inner) { range in
-                for row in range {
-                    var rem = row, offB = 0
-                    for k in stride(from: outerDims.count - 1, through: 0, by: -1) {
-                        offB += (rem % outerDims[k]) * outerB[k]
-                        rem /= outerDims[k]
-                    }
-                    let x = pi + row * inner
-                    if ib == 0 {
-                        po[offB] += VectorMath.sum(x, count: inner)
-                    } else {
-                        let o = po + offB
-                        for j in 0..<inner { o[j] += x[j] }
-                    }
-                }
-            }
-            return out
-        }
-        for row in 0..<rows {
-            var rem = row, offB = 0
-            for k in stride(from: outerDims.count - 1, through: 0, by: -1) {
-                let c = rem % outerDims[k]
-                rem /= outerDims[k]
-                offB += c * outerB[k]
-            }
-            let x = pi + row * inner
-            if ib == 0 {
-                po[offB] += VectorMath.sum(x, count: inner)
-            } else {
-                let o = po + offB
-                for j in 0..<inner { o[j] += x[j] }
-            }
+            Parallel.forChunks(rows, costPerItem: inner, accumulate)
+        } else {
+            accumulate(0..<rows)
         }
         return out
     }
@@ -238,4 +216,16 @@ extension Tensor {
         }
         return (out, idx)
     }
+}
+
+/// Offset of row `row` of a row-major iteration over `dims` in an operand with the given
+/// per-dimension `strides` (0 for broadcast dimensions).
+@inlinable @inline(__always)
+func rowOffset(_ row: Int, dims: [Int], strides: [Int]) -> Int {
+    var rem = row, offset = 0
+    for k in stride(from: dims.count - 1, through: 0, by: -1) {
+        offset += (rem % dims[k]) * strides[k]
+        rem /= dims[k]
+    }
+    return offset
 }

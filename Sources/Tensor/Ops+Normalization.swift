@@ -38,6 +38,24 @@ public enum NormKernels {
     }
 }
 
+/// Gradient list [input, weight?, bias?] of an affine normalisation: the weight and bias
+/// gradients (when those inputs exist and need one) are column sums over `rows` of the given
+/// per-element terms.
+private func affineGradients(_ input: Tensor?, hasWeight: Bool, hasBias: Bool, needs: [Bool], width: Int, rows: Int,
+                             weightRow: (Int, Int) -> Float, biasRow: (Int, Int) -> Float) -> [Tensor?] {
+    func columnSum(_ term: (Int, Int) -> Float) -> Tensor {
+        var t = Tensor.zeros([width])
+        t.withUnsafeMutableBufferPointer { p in
+            for r in 0..<rows { for i in 0..<width { p[i] += term(r, i) } }
+        }
+        return t
+    }
+    var result: [Tensor?] = [input]
+    if hasWeight { result.append(needs[1] ? columnSum(weightRow) : nil) }
+    if hasBias { result.append(needs[result.count] ? columnSum(biasRow) : nil) }
+    return result
+}
+
 extension Variable {
     /// Group normalisation of an [N, C, …] tensor with `groups` groups and per-channel affine
     /// `weight`/`bias` of shape [C] (PyTorch `nn.GroupNorm`, ε = 1e-5 by default). With
@@ -132,26 +150,9 @@ extension Variable {
                 }
                 gx = out
             }
-            var result: [Tensor?] = [gx]
-            if hasW {
-                var gw: Tensor? = nil
-                if n[1] {
-                    let t = Tensor.zeros([C])
-                    for nn in 0..<N { for c in 0..<C { t.storage.base[c] += sdyx[nn * C + c] } }
-                    gw = t
-                }
-                result.append(gw)
-            }
-            if hasB {
-                var gb: Tensor? = nil
-                if n[result.count] {
-                    let t = Tensor.zeros([C])
-                    for nn in 0..<N { for c in 0..<C { t.storage.base[c] += sdy[nn * C + c] } }
-                    gb = t
-                }
-                result.append(gb)
-            }
-            return result
+            // dγ_c = Σ_n Σ dy·x̂ and dβ_c = Σ_n Σ dy, from the per-(n, c) sums.
+            return affineGradients(gx, hasWeight: hasW, hasBias: hasB, needs: n, width: C, rows: N,
+                                   weightRow: { nn, c in sdyx[nn * C + c] }, biasRow: { nn, c in sdy[nn * C + c] })
         }
     }
 
@@ -198,26 +199,8 @@ extension Variable {
                 }
                 gx = out
             }
-            var result: [Tensor?] = [gx]
-            if hasW {
-                var gw: Tensor? = nil
-                if n[1] {
-                    let t = Tensor.zeros([D])
-                    for r in 0..<rows { for i in 0..<D { t.storage.base[i] += dy[r * D + i] * xh[r * D + i] } }
-                    gw = t
-                }
-                result.append(gw)
-            }
-            if hasB {
-                var gb: Tensor? = nil
-                if n[result.count] {
-                    let t = Tensor.zeros([D])
-                    for r in 0..<rows { for i in 0..<D { t.storage.base[i] += dy[r * D + i] } }
-                    gb = t
-                }
-                result.append(gb)
-            }
-            return result
+            return affineGradients(gx, hasWeight: hasW, hasBias: hasB, needs: n, width: D, rows: rows,
+                                   weightRow: { r, i in dy[r * D + i] * xh[r * D + i] }, biasRow: { r, i in dy[r * D + i] })
         }
     }
 

@@ -15,12 +15,7 @@ extension Tensor {
         let rows = count / max(inner, 1)
         Parallel.forChunks(rows, costPerItem: inner) { range in
             for row in range {
-                var rem = row, off = 0
-                for k in stride(from: outerShape.count - 1, through: 0, by: -1) {
-                    off += (rem % outerShape[k]) * outerStrides[k]
-                    rem /= outerShape[k]
-                }
-                let d = dst + row * inner, s = src + off
+                let d = dst + row * inner, s = src + rowOffset(row, dims: outerShape, strides: outerStrides)
                 for j in 0..<inner { d[j] = s[j * innerStride] }
             }
         }

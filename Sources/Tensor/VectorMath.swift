@@ -1,41 +1,19 @@
-/// Vectorised transcendental functions for the activation kernels.
-///
-/// `exp` follows the Cephes `expf` scheme: n = round(x·log₂e), r = x − n·ln2 (ln2 split in a
-/// high and a low part), a degree-6 polynomial for eʳ on |r| ≤ ln2/2, and scaling by 2ⁿ through
-/// the exponent bits. Relative error ≤ 2 ulp over the clamped range [−87.3, 88.3] (so that 2ⁿ stays a normal number) (checked against
-/// `Foundation.exp` in the tests); inputs below the range give 0-ish tiny values instead of
-/// subnormals, which no activation here depends on.
+/// Vector-friendly math for the engine's kernels: an exp that loops can vectorise, and float
+/// reductions accumulated in 16 lanes. Scalar Swift loops over these compile to packed code;
+/// the standard library's generic `SIMD` min/max/rounding and float→int conversions are scalar
+/// loops, so they are avoided in hot paths.
 public enum VectorMath {
     public typealias Vector = SIMD16<Float>
     public static let width = 16
 
+    /// eˣ by the Cephes `expf` scheme, written with branch-free scalar operations only (no
+    /// libm call), so that loops calling it vectorise: n = round(x·log₂e) by the 1.5·2²³ trick,
+    /// r = x − n·ln2 (ln2 split in a high and a low part), a degree-6 polynomial for eʳ on
+    /// |r| ≤ ln2/2, and scaling by 2ⁿ through the exponent bits. Relative error < 2.5e-7 over
+    /// [−87.3, 88.3]; inputs are clamped to that range, so huge arguments saturate instead of
+    /// overflowing (checked against `Foundation.exp` in the tests).
     @inlinable @inline(__always)
-    public static func exp(_ x: Vector) -> Vector {
-        // Only plain lane-wise arithmetic, min/max and bit casts: the generic SIMD rounding and
-        // float→int conversions of the standard library are not vectorised.
-        let clamped = pointwiseMax(pointwiseMin(x, Vector(repeating: 88.3)), Vector(repeating: -87.3))
-        // Round to nearest with the 1.5·2²³ trick: the sum's low mantissa bits hold n.
-        let magic: Float = 12_582_912
-        let shifted = clamped * 1.442_695_04 + magic
-        let n = shifted - magic
-        var r = clamped - n * 0.693_359_375
-        r = r - n * -2.121_944_4e-4
-        var p = Vector(repeating: 1.987_569_15e-4)
-        p = p * r + 1.398_199_950_7e-3
-        p = p * r + 8.333_451_907_3e-3
-        p = p * r + 4.166_579_589_4e-2
-        p = p * r + 1.666_666_545_9e-1
-        p = p * r + 5.000_000_120_1e-1
-        p = p * (r * r) + r + 1
-        let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
-        let scale = unsafeBitCast((integer &+ 127) &<< 23, to: Vector.self)
-        return p * scale
-    }
-
-    /// The same algorithm on one lane, written with branch-free scalar operations only, so that
-    /// loops calling it vectorise.
-    @inlinable @inline(__always)
-    public static func scalarExp(_ x: Float) -> Float {
+    public static func exp(_ x: Float) -> Float {
         let clamped = Swift.max(Swift.min(x, 88.3), -87.3)
         let magic: Float = 12_582_912
         let shifted = clamped * 1.442_695_04 + magic
@@ -90,18 +68,6 @@ public enum VectorMath {
         while i < count { let d = p[i] - mean; s += d * d; i += 1 }
         return s
     }
-
-    /// σ(x) = 1 / (1 + e^−x).
-    @inlinable @inline(__always)
-    public static func sigmoid(_ x: Vector) -> Vector { 1 / (1 + exp(-x)) }
-
-    /// Applies `vector` to full 16-lane blocks of `count` elements and `scalar` to the tail.
-    @inlinable @inline(__always)
-    public static func forEachBlock(_ count: Int, _ vector: (Int) -> Void, _ scalar: (Int) -> Void) {
-        var i = 0
-        while i + width <= count { vector(i); i += width }
-        while i < count { scalar(i); i += 1 }
-    }
 }
 
 extension UnsafePointer where Pointee == Float {
@@ -120,7 +86,7 @@ extension UnsafeMutablePointer where Pointee == Float {
 }
 
 /// SiLU kernels shared by the standalone activation and the fused GroupNorm + SiLU. Written as
-/// plain scalar loops over ``VectorMath/scalarExp(_:)`` so that LLVM's loop vectoriser turns
+/// plain scalar loops over ``VectorMath/exp(_:)`` so that LLVM's loop vectoriser turns
 /// them into packed code (the generic `SIMD` min/max/rounding of the standard library is not
 /// vectorised and measured 4× slower).
 public enum SiLUKernels {
@@ -130,7 +96,7 @@ public enum SiLUKernels {
     public static func forwardInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count {
             let v = x[i]
-            x[i] = v / (1 + VectorMath.scalarExp(-v))
+            x[i] = v / (1 + VectorMath.exp(-v))
         }
     }
 
@@ -139,7 +105,7 @@ public enum SiLUKernels {
     public static func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count {
             let v = x[i]
-            y[i] = v / (1 + VectorMath.scalarExp(-v))
+            y[i] = v / (1 + VectorMath.exp(-v))
         }
     }
 
@@ -148,7 +114,7 @@ public enum SiLUKernels {
     public static func backward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count {
             let v = x[i]
-            let s = 1 / (1 + VectorMath.scalarExp(-v))
+            let s = 1 / (1 + VectorMath.exp(-v))
             dx[i] = g[i] * s * (1 + v * (1 - s))
         }
     }

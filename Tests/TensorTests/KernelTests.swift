@@ -169,26 +169,30 @@ final class KernelTests: XCTestCase {
 }
 
 final class VectorMathTests: XCTestCase {
-    func testVectorExpMatchesFoundationWithinTwoUlp() {
-        var worst: Float = 0
+    func testExpMatchesFoundationAndSaturates() {
         var x: Float = -87
+        var worst: Float = 0
         while x < 88 {
-            var v = VectorMath.Vector(repeating: 0)
-            for l in 0..<16 { v[l] = x + Float(l) * 0.0037 }
-            let e = VectorMath.exp(v)
-            for l in 0..<16 {
-                let ref = Foundation.exp(v[l])
-                worst = max(worst, abs(e[l] - ref) / ref)
-            }
-            x += 0.0591
+            worst = max(worst, abs(VectorMath.exp(x) - Foundation.exp(x)) / Foundation.exp(x))
+            x += 0.0173
         }
         XCTAssertLessThan(worst, 2.5e-7, "max relative error \(worst)")
-        // Far outside the range: saturates instead of overflowing to NaN.
-        var big = VectorMath.Vector(repeating: 1000)
-        big[1] = -1000
-        let e = VectorMath.exp(big)
-        XCTAssertTrue(e[0].isFinite && e[0] > 1e38)
-        XCTAssertLessThan(e[1], 1e-37)
+        XCTAssertTrue(VectorMath.exp(1000).isFinite && VectorMath.exp(1000) > 1e38)
+        XCTAssertLessThan(VectorMath.exp(-1000), 1e-37)
+    }
+
+    func testLaneReductionsMatchDoubleSums() {
+        let x = GradientCheck.random([1003], seed: 8), y = GradientCheck.random([1003], seed: 9)
+        let xs = x.scalars.map(Double.init), ys = y.scalars.map(Double.init)
+        x.withUnsafeBufferPointer { a in
+            y.withUnsafeBufferPointer { b in
+                XCTAssertEqual(Double(VectorMath.sum(a.baseAddress!, count: 1003)), xs.reduce(0, +), accuracy: 1e-4)
+                XCTAssertEqual(Double(VectorMath.dot(a.baseAddress!, b.baseAddress!, count: 1003)), zip(xs, ys).map(*).reduce(0, +), accuracy: 1e-4)
+                let m = xs.reduce(0, +) / 1003
+                XCTAssertEqual(Double(VectorMath.sumOfSquaredDeviations(a.baseAddress!, count: 1003, mean: Float(m))),
+                               xs.map { ($0 - m) * ($0 - m) }.reduce(0, +), accuracy: 1e-3)
+            }
+        }
     }
 
     func testSiLUKernelsMatchScalarFormulaIncludingTail() {
@@ -203,18 +207,5 @@ final class VectorMathTests: XCTestCase {
         let fused = Variable.groupNorm(Variable(x), groups: 3, weight: Variable(w), bias: Variable(b), fusedSiLU: true).value
         let plain = Variable.groupNorm(Variable(x), groups: 3, weight: Variable(w), bias: Variable(b)).silu().value
         XCTAssertLessThan(fused.maxAbsDifference(plain), 1e-6)
-    }
-}
-
-final class ScalarExpTests: XCTestCase {
-    func testScalarExpMatchesVectorExpAndFoundation() {
-        var x: Float = -87
-        var worst: Float = 0
-        while x < 88 {
-            worst = max(worst, abs(VectorMath.scalarExp(x) - Foundation.exp(x)) / Foundation.exp(x))
-            XCTAssertEqual(VectorMath.scalarExp(x), VectorMath.exp(VectorMath.Vector(repeating: x))[0])
-            x += 0.0173
-        }
-        XCTAssertLessThan(worst, 2.5e-7, "max relative error \(worst)")
     }
 }
