@@ -22,6 +22,8 @@ public struct EngineBenchmarkReport: Codable, Sendable {
     public var batch: Int
     public var threads: Int
     public var blas: String
+    /// OpenBLAS kernel family in use (`OPENBLAS_CORETYPE` or detected; see `BLAS.coreName`).
+    public var blas_core: String
     /// Individual timings, for the spread.
     public var unet_forward_samples_ms: [Double]
     public var unet_train_step_samples_ms: [Double]
@@ -116,7 +118,7 @@ public enum EngineBenchmark {
             sgemm_gflops: sgemm, conv3x3_gflops: conv,
             unet_forward_ms: forward.isEmpty ? 0 : median(forward), unet_train_step_ms: train.isEmpty ? 0 : median(train),
             unet_params: unet.parameterCount, peak_rss_mb: peakResidentMegabytes(),
-            runs: runs, warmup: warmup, batch: batch, threads: BLAS.threadCount, blas: BLAS.configuration,
+            runs: runs, warmup: warmup, batch: batch, threads: BLAS.threadCount, blas: BLAS.configuration, blas_core: BLAS.coreName,
             unet_forward_samples_ms: forward, unet_train_step_samples_ms: train)
     }
 }

@@ -22,12 +22,13 @@ struct Version: ParsableCommand {
 
     func run() throws {
         if json {
-            let info = ["version": FYMBenchVersion.string, "blas": BLAS.configuration, "blas_threads": "\(BLAS.threadCount)"]
+            let info = ["version": FYMBenchVersion.string, "blas": BLAS.configuration, "blas_core": BLAS.coreName,
+                        "blas_threads": "\(BLAS.threadCount)"]
             let data = try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
             print("fym-bench \(FYMBenchVersion.string)")
-            print("BLAS: \(BLAS.configuration), \(BLAS.threadCount) threads")
+            print("BLAS: \(BLAS.configuration); kernels \(BLAS.coreName), \(BLAS.threadCount) threads")
         }
     }
 }
@@ -63,7 +64,7 @@ struct Bench: ParsableCommand {
                 print(String(format: "UNet train step         %8.1f ms", report.unet_train_step_ms))
                 print("UNet parameters         \(report.unet_params)")
                 print(String(format: "peak RSS                %8.1f MiB", report.peak_rss_mb))
-                print("BLAS                    \(report.blas), \(report.threads) threads")
+                print("BLAS                    \(report.blas); kernels \(report.blas_core), \(report.threads) threads")
             }
         }
     }

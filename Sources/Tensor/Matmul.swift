@@ -24,8 +24,14 @@ public enum BLAS {
     /// Number of threads OpenBLAS uses.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
 
-    /// OpenBLAS build description (architecture kernel, threading).
+    /// OpenBLAS build description (build target, threading).
     public static var configuration: String { String(cString: openblas_get_config()) }
+
+    /// The kernel family OpenBLAS selected at run time (e.g. "Haswell", "Cooperlake"). OpenBLAS
+    /// detects it from the CPU unless the environment variable `OPENBLAS_CORETYPE` forces one;
+    /// on the AVX-512 development machine that choice alone moves sgemm from ~190 (Haswell) to
+    /// ~330 GFLOP/s (Cooperlake), so benchmark reports always carry it.
+    public static var coreName: String { String(cString: openblas_get_corename()) }
 }
 
 extension Tensor {
