@@ -24,13 +24,28 @@ public struct Conv2DGeometry: Sendable, Equatable {
     }
 }
 
-/// im2col / col2im and the convolution kernels. The forward pass lowers each image to a
+/// The convolution kernels. Stride-1 kernels larger than 1×1 run as shifted matrix products
+/// over a padded copy of each image (``ShiftedConv``). Otherwise the forward pass lowers each image to a
 /// [Cin·kh·kw, Ho·Wo] patch matrix and multiplies by the weight viewed as [Cout, Cin·kh·kw]
 /// with one multithreaded sgemm per image (Chellapilla et al. 2006; the layout Caffe and
 /// PyTorch's CPU "slow_conv2d" use). 1×1 stride-1 convolutions skip the lowering.
 /// The backward pass re-lowers each image instead of keeping the patch matrices, trading
 /// ~5% time for an order of magnitude less memory.
 public enum ConvKernels {
+    /// How a convolution is lowered to matrix products.
+    public enum Algorithm: String, Sendable, CaseIterable {
+        /// Shifted products for stride-1 kernels larger than 1×1, the direct product for
+        /// pointwise ones, im2col otherwise.
+        case automatic
+        /// Always im2col + GEMM (or the direct product for pointwise kernels).
+        case im2col
+    }
+
+    /// True when `automatic` uses ``ShiftedConv`` for this geometry.
+    static func usesShifted(_ g: Conv2DGeometry, _ algorithm: Algorithm) -> Bool {
+        algorithm == .automatic && g.stride == 1 && !g.isPointwise
+    }
+
     /// Writes the patch matrix of one image (`src` = [Cin, H, W]) into `col`.
     @inlinable
     public static func im2col(_ src: UnsafePointer<Float>, _ g: Conv2DGeometry, _ col: UnsafeMutablePointer<Float>) {
@@ -98,9 +113,11 @@ public enum ConvKernels {
 
     /// Forward convolution: `input` [N, Cin, H, W], `weight` [Cout, Cin, kh, kw], optional
     /// `bias` [Cout] → [N, Cout, Ho, Wo].
-    public static func forward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, stride: Int, padding: Int) -> Tensor {
+    public static func forward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, stride: Int, padding: Int,
+                               algorithm: Algorithm = .automatic) -> Tensor {
         let g = Conv2DGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         if let bias { precondition(bias.shape == [g.outChannels], "conv2d bias shape \(bias.shape) != [\(g.outChannels)]") }
+        if usesShifted(g, algorithm) { return ShiftedConv.forward(input, weight, bias, g) }
         let plane = g.outHeight * g.outWidth
         let out = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let K = g.patchSize, M = g.outChannels
@@ -130,7 +147,8 @@ public enum ConvKernels {
 
     /// Backward convolution: gradients for input, weight and bias (each only when requested).
     public static func backward(_ gradOut: Tensor, _ input: Tensor, _ weight: Tensor, stride: Int, padding: Int,
-                                needInput: Bool, needWeight: Bool, needBias: Bool) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
+                                needInput: Bool, needWeight: Bool, needBias: Bool,
+                                algorithm: Algorithm = .automatic) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
         let g = Conv2DGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         let plane = g.outHeight * g.outWidth
         let K = g.patchSize, M = g.outChannels
@@ -150,6 +168,10 @@ public enum ConvKernels {
                 acc[co] = s
             }
             gb = t
+        }
+        if usesShifted(g, algorithm) {
+            let r = ShiftedConv.backward(gradOut, input, weight, g, needInput: needInput, needWeight: needWeight)
+            return (r.input, r.weight, gb)
         }
         var gw: Tensor? = nil
         var gx: Tensor? = nil

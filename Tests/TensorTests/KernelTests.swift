@@ -47,12 +47,15 @@ final class KernelTests: XCTestCase {
     }
 
     func testConvolutionMatchesDirectLoops() {
-        for (k, s, p, h, w) in [(3, 1, 1, 9, 7), (3, 2, 1, 9, 8), (1, 1, 0, 5, 5), (5, 2, 2, 11, 6), (3, 1, 0, 6, 6), (1, 2, 0, 7, 7)] {
+        for (k, s, p, h, w) in [(3, 1, 1, 9, 7), (3, 2, 1, 9, 8), (1, 1, 0, 5, 5), (5, 2, 2, 11, 6), (3, 1, 0, 6, 6), (1, 2, 0, 7, 7),
+                                (5, 1, 2, 8, 9), (3, 1, 2, 5, 4), (1, 1, 1, 4, 5), (2, 1, 0, 6, 5)] {
             let x = rand([2, 5, h, w], 10), wt = rand([6, 5, k, k], 11), b = rand([6], 12)
-            let fast = ConvKernels.forward(x, wt, b, stride: s, padding: p)
             let ref = naiveConv(x, wt, b, stride: s, padding: p)
-            XCTAssertEqual(fast.shape, ref.shape)
-            XCTAssertLessThan(fast.maxAbsDifference(ref), 1e-4, "k=\(k) s=\(s) p=\(p)")
+            for algorithm in ConvKernels.Algorithm.allCases {
+                let fast = ConvKernels.forward(x, wt, b, stride: s, padding: p, algorithm: algorithm)
+                XCTAssertEqual(fast.shape, ref.shape)
+                XCTAssertLessThan(fast.maxAbsDifference(ref), 1e-4, "k=\(k) s=\(s) p=\(p) \(algorithm)")
+            }
         }
     }
 
@@ -207,5 +210,27 @@ final class VectorMathTests: XCTestCase {
         let fused = Variable.groupNorm(Variable(x), groups: 3, weight: Variable(w), bias: Variable(b), fusedSiLU: true).value
         let plain = Variable.groupNorm(Variable(x), groups: 3, weight: Variable(w), bias: Variable(b)).silu().value
         XCTAssertLessThan(fused.maxAbsDifference(plain), 1e-6)
+    }
+}
+
+final class ConvolutionAlgorithmTests: XCTestCase {
+    /// The shifted-product backward pass equals the im2col one (input, weight and bias
+    /// gradients) for stride-1 kernels, including padding wider than the kernel needs.
+    func testShiftedBackwardMatchesIm2col() {
+        var g = SeededGenerator(seed: 60)
+        for (k, p) in [(3, 1), (3, 0), (5, 2), (3, 2), (2, 1)] {
+            let x = Tensor.uniform([3, 4, 7, 6], low: -1, high: 1, generator: &g)
+            let w = Tensor.uniform([5, 4, k, k], low: -1, high: 1, generator: &g)
+            let fwd = ConvKernels.forward(x, w, nil, stride: 1, padding: p, algorithm: .im2col)
+            let dy = Tensor.uniform(fwd.shape, low: -1, high: 1, generator: &g)
+            let a = ConvKernels.backward(dy, x, w, stride: 1, padding: p, needInput: true, needWeight: true, needBias: true, algorithm: .automatic)
+            let b = ConvKernels.backward(dy, x, w, stride: 1, padding: p, needInput: true, needWeight: true, needBias: true, algorithm: .im2col)
+            XCTAssertLessThan(a.input!.maxAbsDifference(b.input!), 1e-4, "k=\(k) p=\(p)")
+            XCTAssertLessThan(a.weight!.maxAbsDifference(b.weight!), 1e-4, "k=\(k) p=\(p)")
+            XCTAssertLessThan(a.bias!.maxAbsDifference(b.bias!), 1e-4, "k=\(k) p=\(p)")
+            let onlyInput = ConvKernels.backward(dy, x, w, stride: 1, padding: p, needInput: true, needWeight: false, needBias: false)
+            XCTAssertNil(onlyInput.weight)
+            XCTAssertLessThan(onlyInput.input!.maxAbsDifference(b.input!), 1e-4)
+        }
     }
 }
