@@ -31,9 +31,9 @@ public struct EngineBenchmarkReport: Codable, Sendable {
 
 /// Times the engine on the workloads of `shared/bench/REFERENCE-UNET.md`.
 public enum EngineBenchmark {
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+    public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
-    static func median(_ xs: [Double]) -> Double {
+    public static func median(_ xs: [Double]) -> Double {
         let s = xs.sorted()
         return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
     }
@@ -120,5 +120,56 @@ public enum EngineBenchmark {
             unet_params: unet.parameterCount, peak_rss_mb: peakResidentMegabytes(),
             runs: runs, warmup: warmup, batch: batch, threads: BLAS.threadCount, blas: BLAS.configuration, blas_core: BLAS.coreName,
             unet_forward_samples_ms: forward, unet_train_step_samples_ms: train)
+    }
+}
+
+/// Per-op timings of the engine's heaviest kernels at the reference UNet's sizes
+/// (`fym-bench bench ops`): medians over `runs` after one warm-up, forward and backward.
+public enum OperatorBenchmark {
+    public struct Row: Codable, Sendable {
+        public var op: String
+        public var shape: [Int]
+        public var forward_ms: Double
+        public var backward_ms: Double
+    }
+
+    public static func run(runs: Int = 10) -> [Row] {
+        var g = SeededGenerator(seed: 11)
+        func timeOp(_ name: String, _ shape: [Int], _ inputs: [Tensor], _ f: ([Variable]) -> Variable) -> Row {
+            var fw: [Double] = [], bw: [Double] = []
+            for i in 0...runs {
+                let vars = inputs.map { Variable($0, requiresGrad: true) }
+                let t0 = EngineBenchmark.now()
+                let y = f(vars)
+                let t1 = EngineBenchmark.now()
+                y.backward(Tensor.ones(y.shape))
+                let t2 = EngineBenchmark.now()
+                if i > 0 { fw.append((t1 - t0) * 1000); bw.append((t2 - t1) * 1000) }
+            }
+            return Row(op: name, shape: shape, forward_ms: EngineBenchmark.median(fw), backward_ms: EngineBenchmark.median(bw))
+        }
+        var rows: [Row] = []
+        let x = Tensor.normal([8, 64, 64, 64], generator: &g)
+        let gamma = Tensor.ones([64]), beta = Tensor.zeros([64])
+        rows.append(timeOp("groupnorm_silu", x.shape, [x, gamma, beta]) { v in
+            Variable.groupNorm(v[0], groups: 8, weight: v[1], bias: v[2], fusedSiLU: true)
+        })
+        rows.append(timeOp("groupnorm", x.shape, [x, gamma, beta]) { v in
+            Variable.groupNorm(v[0], groups: 8, weight: v[1], bias: v[2])
+        })
+        rows.append(timeOp("silu", x.shape, [x]) { v in v[0].silu() })
+        rows.append(timeOp("add", x.shape, [x, x]) { v in v[0] + v[1] })
+        let w3 = Tensor.normal([64, 64, 3, 3], std: 0.05, generator: &g), b3 = Tensor.zeros([64])
+        rows.append(timeOp("conv3x3", x.shape, [x, w3, b3]) { v in Variable.conv2d(v[0], weight: v[1], bias: v[2], padding: 1) })
+        rows.append(timeOp("conv3x3_stride2", x.shape, [x, w3, b3]) { v in Variable.conv2d(v[0], weight: v[1], bias: v[2], stride: 2, padding: 1) })
+        let w1 = Tensor.normal([64, 64, 1, 1], std: 0.1, generator: &g)
+        rows.append(timeOp("conv1x1", x.shape, [x, w1, b3]) { v in Variable.conv2d(v[0], weight: v[1], bias: v[2]) })
+        rows.append(timeOp("concat", x.shape, [x, x]) { v in Variable.concat([v[0], v[1]], axis: 1) })
+        rows.append(timeOp("upsample2x", x.shape, [x]) { v in v[0].upsampleNearest(factor: 2) })
+        let tokens = Tensor.normal([8, 256, 128], generator: &g)
+        rows.append(timeOp("attention_256x128", tokens.shape, [tokens]) { v in
+            scaledDotProductAttention(query: v[0], key: v[0], value: v[0], heads: 1)
+        })
+        return rows
     }
 }

@@ -34,7 +34,34 @@ struct Version: ParsableCommand {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print measured figures.", subcommands: [Engine.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print measured figures.", subcommands: [Engine.self, Ops.self])
+
+    struct Ops: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time the engine's heaviest ops (forward and backward) at the reference UNet's sizes.")
+        @Flag(help: "Print JSON.") var json = false
+        @Option(help: "Timed repetitions per op (median reported).") var runs = 10
+
+        func validate() throws {
+            guard runs >= 1 else { throw ValidationError("--runs must be ≥ 1") }
+        }
+
+        func run() throws {
+            let rows = OperatorBenchmark.run(runs: runs)
+            if json {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.sortedKeys]
+                print(String(decoding: try enc.encode(rows), as: UTF8.self))
+            } else {
+                func padded(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+                print(padded("op", 20) + padded("shape", 20) + " forward ms  backward ms")
+                for r in rows {
+                    print(padded(r.op, 20) + padded("\(r.shape)", 20) + String(format: "%11.2f %12.2f", r.forward_ms, r.backward_ms))
+                }
+                print("BLAS kernels \(BLAS.coreName), \(BLAS.threadCount) threads; engine workers \(Parallel.workerCount)")
+            }
+        }
+    }
 
     struct Engine: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -81,7 +81,7 @@ extension Variable {
         Parallel.forChunks(x.count, costPerItem: 8) { r in
             SiLUKernels.forward(xp + r.lowerBound, yp + r.lowerBound, count: r.count)
         }
-        return Variable.record(y, [self]) { g, _ in
+        return Variable.record(y, [self]) { [x] g, _ in
             let dx = Tensor(uninitializedShape: x.shape)
             let gp = g.storage.base, dp = dx.storage.base
             Parallel.forChunks(x.count, costPerItem: 8) { r in

@@ -5,15 +5,14 @@ import Foundation
 /// x̂ = (x − μ)·r, r = 1/√(σ² + ε); dx = r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) over the group,
 /// where dx̂ = dy·γ. Statistics use the biased variance, as PyTorch does.
 public enum NormKernels {
-    /// Normalises `rows` contiguous rows of `length` elements each into `y` (x̂ = (x − μ)/σ)
-    /// and stores every row's mean and 1/σ.
+    /// Mean and 1/√(σ² + ε) of `rows` contiguous rows of `length` elements each. Two passes
+    /// (mean, then squared deviations) in blocks of 4096 whose lane-parallel partial sums are
+    /// added in Double: accurate for large groups without giving up vector adds.
     @inlinable
-    static func normalizeRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, length: Int,
-                              epsilon: Float, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+    static func rowStatistics(_ x: UnsafePointer<Float>, rows: Int, length: Int, epsilon: Float,
+                              mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
         Parallel.forEach(rows, costPerItem: length) { r in
             let p = x + r * length
-            // Two passes (mean, then squared deviations) in blocks of 4096 whose partial sums
-            // are added in Double: accurate for large groups without giving up vector adds.
             var s = 0.0
             var start = 0
             while start < length {
@@ -29,10 +28,19 @@ public enum NormKernels {
                 v += Double(VectorMath.sumOfSquaredDeviations(p + start, count: n, mean: mu))
                 start += n
             }
-            let r0 = Float(1 / (v / Double(length) + Double(epsilon)).squareRoot())
             mean[r] = mu
-            rstd[r] = r0
-            let q = y + r * length
+            rstd[r] = Float(1 / (v / Double(length) + Double(epsilon)).squareRoot())
+        }
+    }
+
+    /// Normalises `rows` contiguous rows of `length` elements each into `y` (x̂ = (x − μ)/σ)
+    /// and stores every row's mean and 1/σ.
+    @inlinable
+    static func normalizeRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, length: Int,
+                              epsilon: Float, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+        rowStatistics(x, rows: rows, length: length, epsilon: epsilon, mean: mean, rstd: rstd)
+        Parallel.forEach(rows, costPerItem: length) { r in
+            let p = x + r * length, q = y + r * length, mu = mean[r], r0 = rstd[r]
             for i in 0..<length { q[i] = (p[i] - mu) * r0 }
         }
     }
@@ -69,60 +77,64 @@ extension Variable {
         let N = x.shape[0], C = x.shape[1]
         precondition(C % groups == 0, "groupNorm: \(C) channels not divisible into \(groups) groups")
         let S = x.count / (N * C)
-        let rows = N * groups, length = (C / groups) * S
-        let cpg = C / groups
-        let xhat = Tensor(uninitializedShape: x.shape)
-        let stats = Tensor(uninitializedShape: [2, rows])
-        NormKernels.normalizeRows(x.storage.base, xhat.storage.base, rows: rows, length: length, epsilon: epsilon,
-                                  mean: stats.storage.base, rstd: stats.storage.base + rows)
-        // Affine: y = x̂·γ_c + β_c.
+        let rows = N * groups, cpg = C / groups, length = cpg * S
         let gamma = weight?.value, beta = bias?.value
         if let gamma { precondition(gamma.shape == [C], "groupNorm weight shape \(gamma.shape) != [\(C)]") }
         if let beta { precondition(beta.shape == [C], "groupNorm bias shape \(beta.shape) != [\(C)]") }
-        let y: Tensor
-        if gamma != nil || beta != nil || fusedSiLU {
-            y = Tensor(uninitializedShape: x.shape)
-            let xh = xhat.storage.base, yo = y.storage.base
-            let gp = gamma?.storage.base, bp = beta?.storage.base
-            Parallel.forEach(N * C, costPerItem: S) { nc in
-                let c = nc % C
-                let a = gp?[c] ?? 1, b = bp?[c] ?? 0
-                let src = xh + nc * S, dst = yo + nc * S
+        let stats = Tensor(uninitializedShape: [2, rows])
+        let meanP = stats.storage.base, rstdP = stats.storage.base + rows
+        NormKernels.rowStatistics(x.storage.base, rows: rows, length: length, epsilon: epsilon, mean: meanP, rstd: rstdP)
+        let gp = gamma?.storage.base, bp = beta?.storage.base
+        // Per (sample, channel) the whole map is affine in x: y = x·A + B with A = r·γ_c and
+        // B = β_c − μ·A, so one pass over x writes the output (SiLU applied in the same loop).
+        @inline(__always) func scaleShift(_ nc: Int) -> (Float, Float) {
+            let c = nc % C, r = (nc / C) * groups + c / cpg
+            let a = rstdP[r] * (gp?[c] ?? 1)
+            return (a, (bp?[c] ?? 0) - meanP[r] * a)
+        }
+        let y = Tensor(uninitializedShape: x.shape)
+        let xp = x.storage.base, yp = y.storage.base
+        Parallel.forEach(N * C, costPerItem: fusedSiLU ? 4 * S : S) { nc in
+            let (a, b) = scaleShift(nc)
+            let src = xp + nc * S, dst = yp + nc * S
+            if fusedSiLU {
+                for i in 0..<S { let v = src[i] * a + b; dst[i] = v / (1 + VectorMath.exp(-v)) }
+            } else {
                 for i in 0..<S { dst[i] = src[i] * a + b }
-                if fusedSiLU { SiLUKernels.forwardInPlace(dst, count: S) }
             }
-        } else {
-            y = xhat
         }
         var inputs = [input]
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
         let hasW = weight != nil, hasB = bias != nil
-        return record(y, inputs) { gOut, n in
-            var g = gOut
+        // The backward pass keeps x (not x̂) and the statistics; x̂ is recomputed where needed.
+        // The capture list keeps the tensors behind the raw pointers alive.
+        return record(y, inputs) { [x, stats] g, n in
+            withExtendedLifetime((x, stats)) {}
+            var dpre = g
             if fusedSiLU {
-                // Gradient through SiLU at the recomputed pre-activation x̂·γ + β.
-                let pre = Tensor(uninitializedShape: x.shape), dpre = Tensor(uninitializedShape: x.shape)
-                let xh = xhat.storage.base, pp = pre.storage.base, gp = gOut.storage.base, dp = dpre.storage.base
-                let wp = gamma?.storage.base, bp = beta?.storage.base
+                // Gradient through SiLU at the recomputed pre-activation v = x·A + B.
+                let t = Tensor(uninitializedShape: x.shape)
+                let gIn = g.storage.base, d = t.storage.base
                 Parallel.forEach(N * C, costPerItem: S * 4) { nc in
-                    let c = nc % C
-                    let a = wp?[c] ?? 1, b = bp?[c] ?? 0
-                    let base = nc * S
-                    for i in 0..<S { pp[base + i] = xh[base + i] * a + b }
-                    SiLUKernels.backward(gp + base, pp + base, dp + base, count: S)
+                    let (a, b) = scaleShift(nc)
+                    let src = xp + nc * S, gg = gIn + nc * S, dd = d + nc * S
+                    for i in 0..<S {
+                        let v = src[i] * a + b
+                        let sg = 1 / (1 + VectorMath.exp(-v))
+                        dd[i] = gg[i] * sg * (1 + v * (1 - sg))
+                    }
                 }
-                g = dpre
+                dpre = t
             }
-            let dy = g.storage.base, xh = xhat.storage.base, rstd = stats.storage.base + rows
-            let gp = gamma?.storage.base
-            // Per (n, c) sums of dy and dy·x̂, used for dγ, dβ and the input gradient.
+            let dy = dpre.storage.base
+            // Per (n, c): Σ dy and Σ dy·(x − μ) (= Σ dy·x̂ / r).
             let sums = Tensor(uninitializedShape: [2, N * C])
             let sdy = sums.storage.base, sdyx = sums.storage.base + N * C
             Parallel.forEach(N * C, costPerItem: S) { nc in
-                let a = dy + nc * S, b = xh + nc * S
-                sdy[nc] = VectorMath.sum(a, count: S)
-                sdyx[nc] = VectorMath.dot(a, b, count: S)
+                let r = (nc / C) * groups + (nc % C) / cpg
+                sdy[nc] = VectorMath.sum(dy + nc * S, count: S)
+                sdyx[nc] = VectorMath.dotCentered(dy + nc * S, xp + nc * S, count: S, mean: meanP[r]) * rstdP[r]
             }
             var gx: Tensor? = nil
             if n[0] {
@@ -130,7 +142,7 @@ extension Variable {
                 let dx = out.storage.base
                 Parallel.forEach(rows, costPerItem: length) { r in
                     let nIdx = r / groups, grp = r % groups
-                    // mean(dx̂) and mean(dx̂·x̂) over the group, with dx̂ = dy·γ_c.
+                    // m1 = mean(dx̂), m2 = mean(dx̂·x̂) over the group, with dx̂ = dy·γ_c.
                     var m1: Float = 0, m2: Float = 0
                     for cc in 0..<cpg {
                         let c = grp * cpg + cc
@@ -138,14 +150,15 @@ extension Variable {
                         m1 += gc * sdy[nIdx * C + c]; m2 += gc * sdyx[nIdx * C + c]
                     }
                     m1 /= Float(length); m2 /= Float(length)
-                    let r0 = rstd[r]
+                    let r0 = rstdP[r], mu = meanP[r]
+                    // dx = r·(γ_c·dy − m1 − x̂·m2), x̂ = (x − μ)·r.
+                    let k2 = m2 * r0 * r0, k1 = m1 * r0 - mu * k2
                     for cc in 0..<cpg {
                         let c = grp * cpg + cc
                         let gc = (gp?[c] ?? 1) * r0
                         let base = (nIdx * C + c) * S
-                        let a = dy + base, b = xh + base, o = dx + base
-                        let k1 = m1 * r0, k2 = m2 * r0
-                        for i in 0..<S { o[i] = gc * a[i] - k1 - b[i] * k2 }
+                        let a = dy + base, xb = xp + base, o = dx + base
+                        for i in 0..<S { o[i] = gc * a[i] - k1 - xb[i] * k2 }
                     }
                 }
                 gx = out
@@ -220,7 +233,8 @@ extension Variable {
             let inv = 1 / s
             for i in 0..<D { b[i] *= inv }
         }
-        return Variable.record(y, [self]) { g, _ in
+        return Variable.record(y, [self]) { [y] g, _ in
+            withExtendedLifetime(y) {}
             let out = Tensor(uninitializedShape: x.shape)
             let gp = g.storage.base, o = out.storage.base
             Parallel.forEach(rows, costPerItem: D) { r in

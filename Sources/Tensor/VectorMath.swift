@@ -56,6 +56,20 @@ public enum VectorMath {
         return s
     }
 
+    /// Σ a[i]·(x[i] − mean), accumulated in 16 lanes (centred, so no cancellation when |mean|
+    /// is large against the spread of x).
+    @inlinable
+    public static func dotCentered(_ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int, mean: Float) -> Float {
+        var acc = Vector(repeating: 0)
+        let m = Vector(repeating: mean)
+        var i = 0
+        while i + width <= count { acc += a.loadVector(i) * (x.loadVector(i) - m); i += width }
+        var s: Float = 0
+        for l in 0..<width { s += acc[l] }
+        while i < count { s += a[i] * (x[i] - mean); i += 1 }
+        return s
+    }
+
     /// Σ (p[i] − mean)², accumulated in 16 lanes.
     @inlinable
     public static func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, count: Int, mean: Float) -> Float {
@@ -85,22 +99,13 @@ extension UnsafeMutablePointer where Pointee == Float {
     }
 }
 
-/// SiLU kernels shared by the standalone activation and the fused GroupNorm + SiLU. Written as
+/// SiLU kernels of the standalone activation. Written as
 /// plain scalar loops over ``VectorMath/exp(_:)`` so that LLVM's loop vectoriser turns
 /// them into packed code (the generic `SIMD` min/max/rounding of the standard library is not
 /// vectorised and measured 4× slower).
 public enum SiLUKernels {
-    /// x ← x·σ(x) in place. (A separate single-pointer loop: LLVM's runtime alias check sends
-    /// `forward(p, p, …)` down the scalar path.)
-    @inlinable
-    public static func forwardInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count {
-            let v = x[i]
-            x[i] = v / (1 + VectorMath.exp(-v))
-        }
-    }
-
-    /// y = x·σ(x) for `count` elements; `y` must not overlap `x` (use ``forwardInPlace(_:count:)``).
+    /// y = x·σ(x) for `count` elements; `y` must not overlap `x` (LLVM's runtime alias check would
+    /// send exact aliasing down the scalar path).
     @inlinable
     public static func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count {
