@@ -96,9 +96,20 @@ extension Tensor {
         let s = storage.base, d = out.storage.base
         Parallel.forEach(N * C, costPerItem: H * W) { nc in
             let src = s + nc * H * W, dst = d + nc * Ho * Wo
-            for y in 0..<H {
-                let row = dst + (y / factor) * Wo, srow = src + y * W
-                for x in 0..<W { row[x / factor] += srow[x] }
+            for oy in 0..<Ho {
+                let row = dst + oy * Wo
+                for f in 0..<factor {
+                    let srow = src + (oy * factor + f) * W
+                    if factor == 2 {
+                        for ox in 0..<Wo { row[ox] += srow[2 * ox] + srow[2 * ox + 1] }
+                    } else {
+                        for ox in 0..<Wo {
+                            var acc: Float = 0
+                            for k in 0..<factor { acc += srow[ox * factor + k] }
+                            row[ox] += acc
+                        }
+                    }
+                }
             }
         }
         return out

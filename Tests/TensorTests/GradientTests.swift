@@ -100,6 +100,8 @@ final class GradientTests: XCTestCase {
         GC.check([x]) { $0[0].slice(axis: 0, 0..<1) }
         GC.check([x]) { $0[0].upsampleNearest(factor: 2) }
         GC.check([r([2, 3, 4, 6], 74)]) { $0[0].avgPool(factor: 2) }
+        GC.check([r([1, 2, 6, 9], 75)]) { $0[0].avgPool(factor: 3) }
+        GC.check([r([1, 2, 2, 3], 76)]) { $0[0].upsampleNearest(factor: 3) }
         GC.check([x]) { $0[0].flattened(from: 1) }
     }
 
