@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // FYM-Bench: a reproducible CPU benchmark suite for temporally consistent portrait video editing.
 // Module graph (imports point one way): fym-bench → EngineBenchmark → NN → Tensor → COpenBLAS;
-// Imaging → CPNG. See README.md and ../shared/DESIGN.md §2.
+// Imaging → CPNG; Tensor and Imaging → Parallelism. See README.md and ../shared/DESIGN.md §2.
 import PackageDescription
 
 /// Release builds drop exclusivity checks in the numeric modules (hot loops run over unsafe
@@ -30,14 +30,15 @@ let package = Package(
             name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: numericSettings),
+        .target(name: "Parallelism", swiftSettings: numericSettings),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CMalloc", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: numericSettings),
-        .target(name: "Imaging", dependencies: ["CPNG"], swiftSettings: numericSettings),
+        .target(name: "Imaging", dependencies: ["CPNG", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "EngineBenchmark", dependencies: ["Tensor", "NN"], swiftSettings: numericSettings),
         .executableTarget(
             name: "FYMBenchCLI",
             dependencies: [
-                "Tensor", "NN", "Imaging", "EngineBenchmark",
+                "Parallelism", "Tensor", "NN", "Imaging", "EngineBenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EngineBenchmark
 import Foundation
+import Parallelism
 import Tensor
 
 /// The `fym-bench` command: the entry point of the suite.

@@ -4,6 +4,7 @@
 // Used for ConsistentAvatar's temporally-sensitive detail (TSD) maps (Yang et al., CVPR 2024).
 
 import Foundation
+import Parallelism
 
 /// Split-complex Double data (`real[i] + i·imag[i]`); 2-D data is row-major.
 public struct ComplexArray: Sendable, Equatable {
@@ -249,7 +250,7 @@ public struct FFT2D: Sendable {
             x.imag.withUnsafeMutableBufferPointer { ip in
                 let re = rp.baseAddress!, im = ip.baseAddress!
                 let rowCost = cols * max(1, Int(log2(Double(rowPlan.m)))) * (rowPlan.m / cols + 1) * 4
-                parallelChunks(rows, costPerItem: rowCost) { range in
+                Parallel.forChunks(rows, costPerItem: rowCost) { range in
                     var scratch = [Double](repeating: 0, count: max(rowPlan.scratchCount, 1))
                     scratch.withUnsafeMutableBufferPointer { s in
                         for r in range {
@@ -259,7 +260,7 @@ public struct FFT2D: Sendable {
                     }
                 }
                 let colCost = rows * max(1, Int(log2(Double(colPlan.m)))) * (colPlan.m / rows + 1) * 4
-                parallelChunks(cols, costPerItem: colCost) { range in
+                Parallel.forChunks(cols, costPerItem: colCost) { range in
                     var buf = [Double](repeating: 0, count: 2 * rows + max(colPlan.scratchCount, 1))
                     buf.withUnsafeMutableBufferPointer { b in
                         let cr = b.baseAddress!, ci = cr + rows, s = cr + 2 * rows

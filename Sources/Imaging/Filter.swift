@@ -2,6 +2,7 @@
 // (OpenCV core `borderInterpolate`, imgproc `GaussianBlur` / `boxFilter`).
 
 import Foundation
+import Parallelism
 
 /// How samples outside the image are made up for filtering (OpenCV `BorderTypes` names).
 public enum BorderMode: Sendable, Equatable {
@@ -72,7 +73,7 @@ extension Image {
         pixels.withUnsafeBufferPointer { src in
             tmp.withUnsafeMutableBufferPointer { dst in
                 kernelX.withUnsafeBufferPointer { kx in
-                    parallelChunks(rows, costPerItem: w * kx.count) { range in
+                    Parallel.forChunks(rows, costPerItem: w * kx.count) { range in
                         var padded = [Float](repeating: 0, count: w + 2 * rx)
                         padded.withUnsafeMutableBufferPointer { pad in
                             for r in range {
@@ -98,7 +99,7 @@ extension Image {
         tmp.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 kernelY.withUnsafeBufferPointer { ky in
-                    parallelChunks(rows, costPerItem: w * ky.count) { range in
+                    Parallel.forChunks(rows, costPerItem: w * ky.count) { range in
                         for r in range {
                             let c = r / h, y = r % h
                             let d = r * w

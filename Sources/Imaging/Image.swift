@@ -2,6 +2,7 @@
 // [0,1]; 8-bit RGB at the edges").
 
 import Foundation
+import Parallelism
 
 /// A planar (CHW) Float32 image with 1 (gray), 3 (RGB) or 4 (RGBA) channels.
 ///
@@ -297,29 +298,6 @@ public struct Image: Sendable, Equatable {
             for c in 0..<ch {
                 for i in 0..<n { dst[c * n + i] = Float(src[i * ch + c]) / scale }
             }
-        }
-    }
-}
-
-// MARK: - Parallel helper
-
-/// Runs `body` over `0..<count` split into contiguous chunks, in parallel with
-/// `DispatchQueue.concurrentPerform` when `count * costPerItem` is large enough to pay for it.
-@usableFromInline
-func parallelChunks(_ count: Int, costPerItem: Int, _ body: (Range<Int>) -> Void) {
-    if count <= 0 { return }
-    let cores = ProcessInfo.processInfo.activeProcessorCount
-    if cores < 2 || count < 2 || count * max(1, costPerItem) < 1 << 16 {
-        body(0..<count)
-        return
-    }
-    let chunks = min(count, cores * 4)
-    withoutActuallyEscaping(body) { escapable in
-        // The chunks write disjoint output ranges; callers guarantee no overlapping writes.
-        nonisolated(unsafe) let work = escapable
-        DispatchQueue.concurrentPerform(iterations: chunks) { i in
-            let lo = i * count / chunks, hi = (i + 1) * count / chunks
-            if lo < hi { work(lo..<hi) }
         }
     }
 }

@@ -3,6 +3,7 @@
 // box-overlap weights (imgproc/src/resize.cpp, computeResizeAreaTab).
 
 import Foundation
+import Parallelism
 
 /// Interpolation filters for ``Image/resized(width:height:filter:antialias:)``.
 public enum ResizeFilter: Sendable, Equatable, CaseIterable {
@@ -166,7 +167,7 @@ extension Image {
                     axis.start.withUnsafeBufferPointer { st in
                         axis.count.withUnsafeBufferPointer { cn in
                             let stride = axis.stride
-                            parallelChunks(rows, costPerItem: newWidth * stride) { range in
+                            Parallel.forChunks(rows, costPerItem: newWidth * stride) { range in
                                 for r in range {
                                     let s = r * inW, d = r * newWidth
                                     for x in 0..<newWidth {
@@ -195,7 +196,7 @@ extension Image {
                     axis.start.withUnsafeBufferPointer { st in
                         axis.count.withUnsafeBufferPointer { cn in
                             let stride = axis.stride
-                            parallelChunks(rows, costPerItem: w * stride) { range in
+                            Parallel.forChunks(rows, costPerItem: w * stride) { range in
                                 for r in range {
                                     let c = r / newHeight, y = r % newHeight
                                     let d = r * w

@@ -1,4 +1,5 @@
 import Foundation
+import Parallelism
 
 /// Shapes of a 2-D convolution over NCHW input with an OIHW weight (PyTorch layout).
 public struct Conv2DGeometry: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import Parallelism
 
 // MARK: - Broadcasting
 

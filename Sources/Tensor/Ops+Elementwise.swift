@@ -1,4 +1,5 @@
 import Foundation
+import Parallelism
 
 // Differentiable elementwise ops, activations and broadcasting arithmetic.
 // Backward rules: d(a±b) = g, ±g; d(ab) = g·b, g·a; d(a/b) = g/b, −g·a/b²; each reduced to the

@@ -1,4 +1,5 @@
 import Foundation
+import Parallelism
 
 /// Group and layer normalisation kernels (Wu & He 2018; Ba et al. 2016), with the standard
 /// closed-form backward pass:

@@ -1,4 +1,5 @@
 import Foundation
+import Parallelism
 
 extension Tensor {
     /// Rows `indices` of a rank-2 table [R, F] → [indices.count, F].

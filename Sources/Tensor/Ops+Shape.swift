@@ -1,4 +1,5 @@
 import Foundation
+import Parallelism
 
 extension Tensor {
     /// A copy with the dimensions permuted: result dimension i is input dimension `perm[i]`.

@@ -1,4 +1,5 @@
 import Foundation
+import Parallelism
 
 /// Errors raised while training.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {

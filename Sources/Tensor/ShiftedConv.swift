@@ -1,3 +1,4 @@
+import Parallelism
 /// Stride-1 convolutions as a sum of shifted matrix products, with no im2col.
 ///
 /// Each image is copied once into a zero-padded plane per channel (Hp × Wp, plus kw − 1 zeros of

@@ -1,9 +1,9 @@
 import Foundation
 
-/// How the engine splits work over the machine's cores.
+/// How FYM-Bench splits work over the machine's cores (the tensor engine and the image code).
 ///
 /// Matrix products run on OpenBLAS's own threads; everything else (elementwise maps, norms,
-/// im2col, reductions) is split into contiguous chunks with `DispatchQueue.concurrentPerform`
+/// image filters, reductions) is split into contiguous chunks with `DispatchQueue.concurrentPerform`
 /// when the work is large enough to pay for the dispatch (about 10 µs).
 public enum Parallel {
     /// Number of workers used for engine kernels: the active processor count, or the value of
@@ -48,7 +48,7 @@ public enum Parallel {
 
 /// Carries a non-Sendable value (a closure over unsafe buffers) into `concurrentPerform`
 /// workers. Only ``Parallel`` uses it, for closures whose chunks touch disjoint memory.
-@usableFromInline struct UncheckedSendable<T>: @unchecked Sendable {
-    @usableFromInline let value: T
-    @usableFromInline init(_ value: T) { self.value = value }
+public struct UncheckedSendable<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
 }
