@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "Face", targets: ["Face"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,6 +35,7 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CMalloc", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: numericSettings),
         .target(name: "Imaging", dependencies: ["CPNG", "Parallelism"], swiftSettings: numericSettings),
+        .target(name: "Face", dependencies: ["Imaging", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "EngineBenchmark", dependencies: ["Tensor", "NN"], swiftSettings: numericSettings),
         .executableTarget(
             name: "FYMBenchCLI",
@@ -45,5 +47,6 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "FaceTests", dependencies: ["Face", "Imaging"]),
     ]
 )
