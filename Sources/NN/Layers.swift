@@ -96,8 +96,10 @@ public final class Conv2d: Layer {
         return c
     }
 
-    public func callAsFunction(_ x: Variable) -> Variable {
-        Variable.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+    /// Convolves `x`; `sampleBias` [N, out] and `residual` (the output's shape) are added in the
+    /// same pass (see ``Tensor/Variable/conv2d(_:weight:bias:stride:padding:sampleBias:residual:)``).
+    public func callAsFunction(_ x: Variable, sampleBias: Variable? = nil, residual: Variable? = nil) -> Variable {
+        Variable.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, sampleBias: sampleBias, residual: residual)
     }
 
     public func namedParameters() -> [(String, Variable)] {

@@ -20,12 +20,11 @@ public final class ResBlock: Layer {
     }
 
     public func callAsFunction(_ x: Variable, timeEmbedding: Variable?) -> Variable {
-        var h = conv1(norm1.silu(x))
-        if let timeProjection, let timeEmbedding {
-            h = h + timeProjection(timeEmbedding).reshaped([x.shape[0], outChannels, 1, 1])
-        }
-        h = conv2(norm2.silu(h))
-        return h + (shortcut.map { $0(x) } ?? x)
+        // The time embedding and the skip are added in the convolutions' epilogues.
+        var timeBias: Variable? = nil
+        if let timeProjection, let timeEmbedding { timeBias = timeProjection(timeEmbedding) }
+        let h = conv1(norm1.silu(x), sampleBias: timeBias)
+        return conv2(norm2.silu(h), residual: shortcut.map { $0(x) } ?? x)
     }
 
     public func namedParameters() -> [(String, Variable)] {

@@ -113,23 +113,46 @@ public enum ConvKernels {
     }
 
     /// Forward convolution: `input` [N, Cin, H, W], `weight` [Cout, Cin, kh, kw], optional
-    /// `bias` [Cout] → [N, Cout, Ho, Wo].
+    /// `bias` [Cout] → [N, Cout, Ho, Wo]. The epilogue can add a per-sample bias
+    /// `sampleBias` [N, Cout] (a ResBlock's time embedding) and a `residual` of the output's
+    /// shape (a skip connection) in the same pass that writes the output.
     public static func forward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, stride: Int, padding: Int,
+                               sampleBias: Tensor? = nil, residual: Tensor? = nil,
                                algorithm: Algorithm = .automatic) -> Tensor {
         let g = Conv2DGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding)
         if let bias { precondition(bias.shape == [g.outChannels], "conv2d bias shape \(bias.shape) != [\(g.outChannels)]") }
-        if usesShifted(g, algorithm) { return ShiftedConv.forward(input, weight, bias, g) }
+        if let sampleBias {
+            precondition(sampleBias.shape == [g.batch, g.outChannels], "conv2d per-sample bias shape \(sampleBias.shape) != [\(g.batch), \(g.outChannels)]")
+        }
+        if let residual {
+            precondition(residual.shape == [g.batch, g.outChannels, g.outHeight, g.outWidth],
+                         "conv2d residual shape \(residual.shape) != output shape \([g.batch, g.outChannels, g.outHeight, g.outWidth])")
+        }
+        if usesShifted(g, algorithm) {
+            return ShiftedConv.forward(input, weight, bias, g, sampleBias: sampleBias, residual: residual)
+        }
         let plane = g.outHeight * g.outWidth
         let out = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let K = g.patchSize, M = g.outChannels
         let x = input.storage.base, w = weight.storage.base, y = out.storage.base
         let col = g.isPointwise ? nil : TensorStorage(uninitializedCount: K * plane)
+        let hasEpilogue = bias != nil || sampleBias != nil || residual != nil
         for n in 0..<g.batch {
             let yn = y + n * M * plane
             var beta: Float = 0
-            if let bias {
-                let b = bias.storage.base
-                for co in 0..<M { (yn + co * plane).update(repeating: b[co], count: plane) }
+            if hasEpilogue {
+                // Pre-fill the output with bias + per-sample bias (+ residual); sgemm adds onto it.
+                let b = bias?.storage.base, sb = sampleBias?.storage.base, r = residual?.storage.base
+                for co in 0..<M {
+                    let v = (b?[co] ?? 0) + (sb?[n * M + co] ?? 0)
+                    let dst = yn + co * plane
+                    if let r {
+                        let src = r + (n * M + co) * plane
+                        for i in 0..<plane { dst[i] = src[i] + v }
+                    } else {
+                        dst.update(repeating: v, count: plane)
+                    }
+                }
                 beta = 1
             }
             let xn = x + n * g.inChannels * g.height * g.width
@@ -210,17 +233,43 @@ public enum ConvKernels {
 
 extension Variable {
     /// Differentiable 2-D convolution (cross-correlation, as PyTorch's `conv2d`), NCHW input,
-    /// OIHW weight, optional bias, square stride and zero padding.
+    /// OIHW weight, optional bias, square stride and zero padding. `sampleBias` [N, Cout] and
+    /// `residual` (the output's shape) are added in the convolution's epilogue — the same values
+    /// as `conv2d(x) + sampleBias.reshaped([N, Cout, 1, 1]) + residual` without the two extra
+    /// passes over the output (used by ``ResBlock`` for the time embedding and the skip).
     public static func conv2d(_ input: Variable, weight: Variable, bias: Variable? = nil,
-                              stride: Int = 1, padding: Int = 0) -> Variable {
+                              stride: Int = 1, padding: Int = 0,
+                              sampleBias: Variable? = nil, residual: Variable? = nil) -> Variable {
         let x = input.value, w = weight.value
-        let out = ConvKernels.forward(x, w, bias?.value, stride: stride, padding: padding)
+        let out = ConvKernels.forward(x, w, bias?.value, stride: stride, padding: padding,
+                                      sampleBias: sampleBias?.value, residual: residual?.value)
         var inputs = [input, weight]
+        let biasIndex = bias.map { _ in inputs.count }
         if let bias { inputs.append(bias) }
+        let sampleBiasIndex = sampleBias.map { _ in inputs.count }
+        if let sampleBias { inputs.append(sampleBias) }
+        let residualIndex = residual.map { _ in inputs.count }
+        if let residual { inputs.append(residual) }
         return record(out, inputs) { g, n in
             let r = ConvKernels.backward(g, x, w, stride: stride, padding: padding,
-                                         needInput: n[0], needWeight: n[1], needBias: n.count > 2 && n[2])
-            return n.count > 2 ? [r.input, r.weight, r.bias] : [r.input, r.weight]
+                                         needInput: n[0], needWeight: n[1], needBias: false)
+            var grads: [Tensor?] = [r.input, r.weight]
+            let needBias = biasIndex.map { n[$0] } ?? false
+            let needSampleBias = sampleBiasIndex.map { n[$0] } ?? false
+            if needBias || needSampleBias {
+                // Per (sample, channel) sums of the output gradient give both bias gradients.
+                let N = g.shape[0], M = g.shape[1], plane = g.count / max(N * M, 1)
+                let sums = Tensor(uninitializedShape: [N, M])
+                let gp = g.storage.base, sp = sums.storage.base
+                Parallel.forEach(N * M, costPerItem: plane) { nm in sp[nm] = VectorMath.sum(gp + nm * plane, count: plane) }
+                if biasIndex != nil { grads.append(needBias ? sums.sum(axis: 0) : nil) }
+                if sampleBiasIndex != nil { grads.append(needSampleBias ? sums : nil) }
+            } else {
+                if biasIndex != nil { grads.append(nil) }
+                if sampleBiasIndex != nil { grads.append(nil) }
+            }
+            if let residualIndex { grads.append(n[residualIndex] ? g : nil) }
+            return grads
         }
     }
 }

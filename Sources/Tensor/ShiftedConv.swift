@@ -50,7 +50,8 @@ enum ShiftedConv {
         }
     }
 
-    static func forward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: Conv2DGeometry) -> Tensor {
+    static func forward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: Conv2DGeometry,
+                        sampleBias: Tensor? = nil, residual: Tensor? = nil) -> Tensor {
         let L = Layout(g)
         let M = g.outChannels, C = g.inChannels, Ho = g.outHeight, Wo = g.outWidth, Wp = L.paddedW, P = Ho * Wo
         let out = Tensor(uninitializedShape: [g.batch, M, Ho, Wo])
@@ -67,12 +68,18 @@ enum ShiftedConv {
                            beta: t == 0 ? 0 : 1, c: wide.base, ldc: L.wide)
             }
             let yn = y + n * M * P, wb = wide.base
+            let sb = sampleBias?.storage.base, rn = residual.map { $0.storage.base + n * M * P }
             Parallel.forEach(M, costPerItem: P) { m in
-                let bm = b?[m] ?? 0
+                let bm = (b?[m] ?? 0) + (sb?[n * M + m] ?? 0)
                 let src = wb + m * L.wide, dst = yn + m * P
                 for oy in 0..<Ho {
                     let s = src + oy * Wp, d = dst + oy * Wo
-                    for ox in 0..<Wo { d[ox] = s[ox] + bm }
+                    if let rn {
+                        let r = rn + m * P + oy * Wo
+                        for ox in 0..<Wo { d[ox] = s[ox] + bm + r[ox] }
+                    } else {
+                        for ox in 0..<Wo { d[ox] = s[ox] + bm }
+                    }
                 }
             }
         }

@@ -73,6 +73,18 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    func testConvolutionEpilogue() {
+        // Per-sample bias and residual fused into the convolution, on both algorithms.
+        for (k, s, p) in [(3, 1, 1), (3, 2, 1), (1, 1, 0)] {
+            let x = r([2, 3, 6, 5], 43), w = r([4, 3, k, k], 44, -0.5, 0.5), b = r([4], 45), sb = r([2, 4], 46)
+            let outShape = ConvKernels.forward(x, w, nil, stride: s, padding: p).shape
+            GC.check([x, w, b, sb, r(outShape, 47)]) {
+                Variable.conv2d($0[0], weight: $0[1], bias: $0[2], stride: s, padding: p, sampleBias: $0[3], residual: $0[4])
+            }
+            GC.check([x, w, sb]) { Variable.conv2d($0[0], weight: $0[1], stride: s, padding: p, sampleBias: $0[2]) }
+        }
+    }
+
     func testNormalization() {
         let x = r([2, 6, 3, 4], 50, -2, 3), gamma = r([6], 51, 0.5, 1.5), beta = r([6], 52)
         GC.check([x, gamma, beta]) { Variable.groupNorm($0[0], groups: 3, weight: $0[1], bias: $0[2]) }

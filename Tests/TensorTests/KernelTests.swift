@@ -59,6 +59,19 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testConvolutionEpilogueEqualsSeparateAdds() {
+        for (k, s, p) in [(3, 1, 1), (3, 2, 1), (1, 1, 0)] {
+            let x = rand([2, 3, 7, 6], 13), w = rand([4, 3, k, k], 14), b = rand([4], 15), sb = rand([2, 4], 16)
+            let plain = ConvKernels.forward(x, w, b, stride: s, padding: p)
+            let res = rand(plain.shape, 17)
+            let expected = Tensor.broadcastBinary(Tensor.broadcastBinary(plain, sb.reshaped([2, 4, 1, 1]), +), res, +)
+            for algorithm in ConvKernels.Algorithm.allCases {
+                let fused = ConvKernels.forward(x, w, b, stride: s, padding: p, sampleBias: sb, residual: res, algorithm: algorithm)
+                XCTAssertLessThan(fused.maxAbsDifference(expected), 1e-5, "k=\(k) s=\(s) \(algorithm)")
+            }
+        }
+    }
+
     func testBroadcastingAndReductionToShape() {
         let a = rand([2, 3, 4], 20), b = rand([3, 1], 21)
         let c = Tensor.broadcastBinary(a, b, +)
