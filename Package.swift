@@ -40,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "FYMBenchCLI",
             dependencies: [
-                "Parallelism", "Tensor", "NN", "Imaging", "EngineBenchmark",
+                "Parallelism", "Tensor", "NN", "Imaging", "Face", "EngineBenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),

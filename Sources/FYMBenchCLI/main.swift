@@ -1,6 +1,8 @@
 import ArgumentParser
 import EngineBenchmark
+import Face
 import Foundation
+import Imaging
 import Parallelism
 import Tensor
 
@@ -10,7 +12,7 @@ struct FYMBench: ParsableCommand {
         commandName: "fym-bench",
         abstract: "Reproducible CPU benchmark suite for temporally consistent portrait video editing (Follow Your Motion and baselines).",
         version: FYMBenchVersion.string,
-        subcommands: [Version.self, Bench.self])
+        subcommands: [Version.self, Bench.self, Faces.self, Landmarks.self])
 }
 
 enum FYMBenchVersion {
@@ -35,7 +37,7 @@ struct Version: ParsableCommand {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print measured figures.", subcommands: [Engine.self, Ops.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print measured figures.", subcommands: [Engine.self, Ops.self, FaceBench.self])
 
     struct Ops: ParsableCommand {
         static let configuration = CommandConfiguration(
