@@ -48,5 +48,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "FaceTests", dependencies: ["Face", "Imaging"]),
+        // Runs the built `fym-bench` executable (built by `swift build --build-tests`).
+        .testTarget(name: "CLITests", dependencies: ["FYMBenchCLI"]),
     ]
 )

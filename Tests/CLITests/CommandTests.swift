@@ -1,0 +1,124 @@
+import Foundation
+import XCTest
+
+/// End-to-end tests of the `fym-bench` executable: JSON shapes, values against the fixtures'
+/// reference outputs, and exit codes on bad input.
+final class CommandTests: XCTestCase {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let fixtures = repository.deletingLastPathComponent().appendingPathComponent("shared/fixtures/faces")
+
+    /// The built executable sits in the products directory, beside the test bundle (on Linux
+    /// the bundle URL is that directory; on Darwin it is the .xctest bundle inside it).
+    static var executable: URL {
+        let bundle = Bundle(for: CommandTests.self).bundleURL
+        let candidates = [bundle.appendingPathComponent("fym-bench"), bundle.deletingLastPathComponent().appendingPathComponent("fym-bench")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build fym-bench first (swift build --build-tests)")
+        let p = Process()
+        p.executableURL = Self.executable
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func reference() throws -> [[String: Any]] {
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent("reference.json"))) as! [String: Any]
+        return json["images"] as! [[String: Any]]
+    }
+
+    func testVersionJSON() throws {
+        let r = try run(["version", "--json"])
+        XCTAssertEqual(r.status, 0)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        XCTAssertNotNil(obj["version"])
+        XCTAssertNotNil(obj["blas_core"])
+    }
+
+    func testFacesPrintsOpenCVBoxesInTheInclusiveConvention() throws {
+        let image = try reference()[1]
+        let r = try run(["faces", Self.fixtures.appendingPathComponent(image["file"] as! String).path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let faces = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])["faces"] as! [[String: Any]]
+        let got = Set(faces.map { f -> [Int] in
+            let b = f["box"] as! [String: Int]
+            return [b["left"]!, b["top"]!, b["right"]!, b["bottom"]!]
+        })
+        let expected = Set((image["haar_boxes"] as! [[Int]]).map { [$0[0], $0[1], $0[0] + $0[2] - 1, $0[1] + $0[3] - 1] })
+        XCTAssertEqual(got, expected)
+    }
+
+    func testLandmarksOnAGivenBoxAreDlibs() throws {
+        let image = try reference()[0]
+        let face = (image["dlib_faces"] as! [[String: Any]])[0]
+        let b = face["box"] as! [String: Int]
+        let r = try run(["landmarks", Self.fixtures.appendingPathComponent(image["file"] as! String).path,
+                         "--box", "\(b["left"]!),\(b["top"]!),\(b["right"]!),\(b["bottom"]!)"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let faces = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])["faces"] as! [[String: Any]]
+        XCTAssertEqual(faces.count, 1)
+        XCTAssertEqual(faces[0]["landmarks"] as! [[Int]], (face["landmarks"] as! [[Double]]).map { $0.map { Int($0) } })
+    }
+
+    func testBadInputGivesAnErrorAndNonZeroExit() throws {
+        let missing = try run(["landmarks", "/nonexistent/photo.png"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent/photo.png"), missing.stderr)
+        let image = Self.fixtures.appendingPathComponent("dogs.png").path
+        let noModel = try run(["landmarks", image, "--model", "/nonexistent/model.dat"])
+        XCTAssertNotEqual(noModel.status, 0)
+        XCTAssertTrue(noModel.stderr.contains("libdlib-data"), noModel.stderr)
+        let badBox = try run(["landmarks", image, "--box", "1,2,3"])
+        XCTAssertNotEqual(badBox.status, 0)
+        let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("garbage-\(UUID().uuidString).png")
+        try Data("not a png".utf8).write(to: garbage)
+        defer { try? FileManager.default.removeItem(at: garbage) }
+        let notPNG = try run(["faces", garbage.path])
+        XCTAssertNotEqual(notPNG.status, 0)
+        XCTAssertTrue(notPNG.stderr.contains(garbage.lastPathComponent), notPNG.stderr)
+    }
+
+    /// A grey 8-bit PNG of a smooth gradient, written with a stored (uncompressed) deflate block.
+    static func gradientPNG(width: Int, height: Int) -> Data {
+        func crc32(_ bytes: [UInt8]) -> UInt32 {
+            var c: UInt32 = 0xFFFF_FFFF
+            for b in bytes {
+                c ^= UInt32(b)
+                for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            }
+            return ~c
+        }
+        func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            return be32(UInt32(data.count)) + body + be32(crc32(body))
+        }
+        var raw: [UInt8] = []
+        for y in 0..<height { raw.append(0); for x in 0..<width { raw.append(UInt8(60 + (x + y) % 64)) } }
+        var a: UInt32 = 1, b: UInt32 = 0
+        for v in raw { a = (a + UInt32(v)) % 65521; b = (b + a) % 65521 }
+        let n = UInt16(raw.count)
+        let zlib: [UInt8] = [0x78, 0x01, 0x01, UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8(~n >> 8)] + raw + be32(b << 16 | a)
+        let ihdr = be32(UInt32(width)) + be32(UInt32(height)) + [8, 0, 0, 0, 0]
+        return Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", ihdr) + chunk("IDAT", zlib) + chunk("IEND", []))
+    }
+
+    func testAnImageWithoutAFaceGivesAnEmptyList() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gradient-\(UUID().uuidString).png")
+        try Self.gradientPNG(width: 96, height: 80).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        for command in ["faces", "landmarks"] {
+            let r = try run([command, url.path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), #"{"faces":[]}"#)
+        }
+    }
+}
