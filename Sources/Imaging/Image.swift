@@ -246,27 +246,21 @@ public struct Image: Sendable, Equatable {
     }
 
     /// Interleaved HWC 8-bit codes (`round(clamp(v) * 255)`), e.g. RGBRGB… for RGB images.
-    public func toUInt8Interleaved() -> [UInt8] {
-        let n = planeSize, ch = channels
-        var out = [UInt8](repeating: 0, count: n * ch)
-        pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for c in 0..<ch {
-                    for i in 0..<n { dst[i * ch + c] = Image.quantize8(src[c * n + i]) }
-                }
-            }
-        }
-        return out
-    }
+    public func toUInt8Interleaved() -> [UInt8] { interleaved(Image.quantize8) }
 
     /// Interleaved HWC 16-bit codes (`round(clamp(v) * 65535)`).
-    public func toUInt16Interleaved() -> [UInt16] {
+    public func toUInt16Interleaved() -> [UInt16] { interleaved(Image.quantize16) }
+
+    /// Planar CHW samples → interleaved HWC codes through `quantize` (the inverse of
+    /// `loadInterleaved`).
+    @inlinable
+    func interleaved<T: BinaryInteger>(_ quantize: (Float) -> T) -> [T] {
         let n = planeSize, ch = channels
-        var out = [UInt16](repeating: 0, count: n * ch)
+        var out = [T](repeating: 0, count: n * ch)
         pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for c in 0..<ch {
-                    for i in 0..<n { dst[i * ch + c] = Image.quantize16(src[c * n + i]) }
+                    for i in 0..<n { dst[i * ch + c] = quantize(src[c * n + i]) }
                 }
             }
         }
