@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // FYM-Bench: a reproducible CPU benchmark suite for temporally consistent portrait video editing.
 // Module graph (imports point one way): fym-bench → EngineBenchmark → NN → Tensor → COpenBLAS;
-// fym-bench → {Face, Flow} → Imaging → CPNG; Tensor, Imaging and Face → Parallelism. See README.md and ../shared/DESIGN.md §2.
+// fym-bench → Metrics → {Face, Flow} → Imaging → CPNG; Tensor, Imaging and Face → Parallelism. See README.md and ../shared/DESIGN.md §2.
 import PackageDescription
 
 /// Release builds drop exclusivity checks in the numeric modules (hot loops run over unsafe
@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "Face", targets: ["Face"]),
         .library(name: "Flow", targets: ["Flow"]),
+        .library(name: "Metrics", targets: ["Metrics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,11 +39,12 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CPNG", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Face", dependencies: ["Imaging", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Flow", dependencies: ["Imaging", "Parallelism"], swiftSettings: numericSettings),
+        .target(name: "Metrics", dependencies: ["Imaging", "Face", "Flow", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "EngineBenchmark", dependencies: ["Tensor", "NN"], swiftSettings: numericSettings),
         .executableTarget(
             name: "FYMBenchCLI",
             dependencies: [
-                "Parallelism", "Tensor", "NN", "Imaging", "Face", "Flow", "EngineBenchmark",
+                "Parallelism", "Tensor", "NN", "Imaging", "Face", "Flow", "Metrics", "EngineBenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
@@ -51,6 +53,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "FaceTests", dependencies: ["Face", "Imaging"]),
         .testTarget(name: "FlowTests", dependencies: ["Flow", "Imaging"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Flow", "Imaging", "Face"]),
         // Runs the built `fym-bench` executable (built by `swift build --build-tests`).
         .testTarget(name: "CLITests", dependencies: ["FYMBenchCLI"]),
     ]

@@ -12,7 +12,7 @@ struct FYMBench: ParsableCommand {
         commandName: "fym-bench",
         abstract: "Reproducible CPU benchmark suite for temporally consistent portrait video editing (Follow Your Motion and baselines).",
         version: FYMBenchVersion.string,
-        subcommands: [Version.self, Bench.self, Faces.self, Landmarks.self])
+        subcommands: [Version.self, Bench.self, Faces.self, Landmarks.self, FlowCommand.self, PairMetrics.self, MetricsList.self])
 }
 
 enum FYMBenchVersion {
@@ -37,7 +37,7 @@ struct Version: ParsableCommand {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print measured figures.", subcommands: [Engine.self, Ops.self, FaceBench.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print measured figures.", subcommands: [Engine.self, Ops.self, FaceBench.self, FlowBench.self])
 
     struct Ops: ParsableCommand {
         static let configuration = CommandConfiguration(

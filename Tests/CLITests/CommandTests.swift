@@ -16,6 +16,11 @@ final class CommandTests: XCTestCase {
     }
 
     func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        try Self.run(arguments)
+    }
+
+    /// Runs the built `fym-bench` with `arguments`; stdin is closed.
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build fym-bench first (swift build --build-tests)")
         let p = Process()
         p.executableURL = Self.executable
