@@ -1,12 +1,14 @@
 # FYM-Bench entry points. `make demo` and `make test` are the two set-up commands of the README:
 # each installs the missing Debian packages first (apt-get; sudo when not root).
 SWIFT    ?= swift
-PACKAGES := libopenblas-dev libpng-dev pkg-config gnuplot-nox ffmpeg libdlib-data opencv-data
+PACKAGES := libopenblas-dev libpng-dev pkg-config gnuplot-nox ffmpeg libdlib-data opencv-data python3-pip
 BIN      := .build/release/fym-bench
 
 .PHONY: demo test deps build bench clean
 
 demo: build
+	$(BIN) datasets prepare carphone
+	$(BIN) datasets show carphone/carphone --out Results/carphone-contact-sheet.png
 	$(BIN) bench engine
 
 test: deps

@@ -21,9 +21,12 @@ let package = Package(
         .library(name: "Face", targets: ["Face"]),
         .library(name: "Flow", targets: ["Flow"]),
         .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "PortraitData", targets: ["PortraitData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     ],
     targets: [
         .systemLibrary(
@@ -40,11 +43,20 @@ let package = Package(
         .target(name: "Face", dependencies: ["Imaging", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Flow", dependencies: ["Imaging", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Metrics", dependencies: ["Imaging", "Face", "Flow", "Parallelism"], swiftSettings: numericSettings),
+        .target(name: "Hashing"),
+        .target(
+            name: "PortraitData",
+            dependencies: [
+                "Imaging", "Face", "Flow", "Hashing", "Parallelism",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: numericSettings),
         .target(name: "EngineBenchmark", dependencies: ["Tensor", "NN"], swiftSettings: numericSettings),
         .executableTarget(
             name: "FYMBenchCLI",
             dependencies: [
-                "Parallelism", "Tensor", "NN", "Imaging", "Face", "Flow", "Metrics", "EngineBenchmark",
+                "Parallelism", "Tensor", "NN", "Imaging", "Face", "Flow", "Metrics", "Hashing", "PortraitData", "EngineBenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
@@ -54,6 +66,8 @@ let package = Package(
         .testTarget(name: "FaceTests", dependencies: ["Face", "Imaging"]),
         .testTarget(name: "FlowTests", dependencies: ["Flow", "Imaging"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Flow", "Imaging", "Face"]),
+        .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
+        .testTarget(name: "PortraitDataTests", dependencies: ["PortraitData", "Imaging", "Face", "Hashing"]),
         // Runs the built `fym-bench` executable (built by `swift build --build-tests`).
         .testTarget(name: "CLITests", dependencies: ["FYMBenchCLI"]),
     ]

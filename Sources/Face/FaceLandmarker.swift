@@ -121,13 +121,38 @@ public struct FaceLandmarker: Sendable {
     /// IoU ≥ `minimumOverlap`. Otherwise — and when there is no previous face — the whole frame
     /// is re-detected and the largest face is followed. A frame without any face gives nil.
     public func track(_ frames: [Image], searchMargin: Double = 0.5, minimumOverlap: Double = 0.3) -> [DetectedFace?] {
+        trackWithStatus(frames, searchMargin: searchMargin, minimumOverlap: minimumOverlap).map(\.face)
+    }
+
+    /// How a tracked frame's face was found.
+    public enum TrackStatus: String, Sendable, Equatable {
+        /// The tracked box was confirmed by the Haar cascade nearby.
+        case verified
+        /// Found by a whole-frame detection (first frame, or the track was lost).
+        case detected
+        /// No detection confirmed it; the predictor ran on the box of the previous frame's
+        /// landmarks ("coasting", e.g. through a profile turn the frontal cascade misses).
+        case coasted
+        /// No face.
+        case missing
+    }
+
+    /// ``track(_:searchMargin:minimumOverlap:)`` with the status of every frame. With
+    /// `maximumCoastFrames` > 0 a track that loses its detections keeps predicting from the
+    /// previous landmarks for up to that many consecutive frames before the frame counts as missing.
+    public func trackWithStatus(_ frames: [Image], searchMargin: Double = 0.5, minimumOverlap: Double = 0.3,
+                                maximumCoastFrames: Int = 0) -> [(face: DetectedFace?, status: TrackStatus)] {
         var previous: DetectedFace?
-        var out: [DetectedFace?] = []
+        var coasted = 0
+        var out: [(face: DetectedFace?, status: TrackStatus)] = []
         for frame in frames {
             let gray = GrayImage8(frame)
             var current: DetectedFace?
+            var status = TrackStatus.missing
+            var previousBox: FaceBox?
             if let previous {
                 let box = mapping.dlibBox(fromLandmarks: previous.landmarksFloat)
+                previousBox = box
                 let margin = Int((searchMargin * Double(box.width)).rounded())
                 let x0 = max(0, box.left - margin), y0 = max(0, box.top - margin)
                 let x1 = min(frame.width - 1, box.right + margin), y1 = min(frame.height - 1, box.bottom + margin)
@@ -137,7 +162,10 @@ public struct FaceLandmarker: Sendable {
                         let m = mapping.dlibBox(fromHaar: HaarBox(x: h.x + x0, y: h.y + y0, width: h.width, height: h.height))
                         return m.intersectionOverUnion(box) >= minimumOverlap
                     }
-                    if confirmed { current = face(in: gray, box: box) }
+                    if confirmed {
+                        current = face(in: gray, box: box)
+                        status = .verified
+                    }
                 }
             }
             if current == nil, let largest = detector.detect(in: frame).max(by: { $0.area < $1.area }) {
@@ -145,8 +173,16 @@ public struct FaceLandmarker: Sendable {
                 for _ in 0..<Self.defaultRefinementPasses {
                     current = face(in: gray, box: mapping.dlibBox(fromLandmarks: current!.landmarksFloat))
                 }
+                status = .detected
             }
-            out.append(current)
+            if current == nil, let previousBox, coasted < maximumCoastFrames {
+                current = face(in: gray, box: previousBox)
+                status = .coasted
+                coasted += 1
+            } else if current != nil {
+                coasted = 0
+            }
+            out.append((current, status))
             previous = current
         }
         return out
