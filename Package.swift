@@ -52,11 +52,20 @@ let package = Package(
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             swiftSettings: numericSettings),
+        .target(name: "Editing", dependencies: ["Imaging", "Face", "PortraitData", "Parallelism"], swiftSettings: numericSettings),
+        .target(name: "Methods", dependencies: ["Imaging", "PortraitData", "Editing"], swiftSettings: numericSettings),
+        .target(
+            name: "Harness",
+            dependencies: [
+                "Imaging", "Face", "Flow", "Metrics", "PortraitData", "Editing", "Methods", "Hashing", "Parallelism",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: numericSettings),
         .target(name: "EngineBenchmark", dependencies: ["Tensor", "NN"], swiftSettings: numericSettings),
         .executableTarget(
             name: "FYMBenchCLI",
             dependencies: [
-                "Parallelism", "Tensor", "NN", "Imaging", "Face", "Flow", "Metrics", "Hashing", "PortraitData", "EngineBenchmark",
+                "Parallelism", "Tensor", "NN", "Imaging", "Face", "Flow", "Metrics", "Hashing", "PortraitData", "Editing", "Methods", "Harness", "EngineBenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
@@ -68,6 +77,7 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Flow", "Imaging", "Face"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "PortraitDataTests", dependencies: ["PortraitData", "Imaging", "Face", "Hashing"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Methods", "Editing", "PortraitData", "Metrics", "Imaging"]),
         // Runs the built `fym-bench` executable (built by `swift build --build-tests`).
         .testTarget(name: "CLITests", dependencies: ["FYMBenchCLI"]),
     ]

@@ -83,13 +83,7 @@ struct DatasetsCommand: ParsableCommand {
                 return
             }
             let start = monotonicSeconds()
-            switch manifest.kind {
-            case .pypiVideo:
-                let landmarker = FaceLandmarker(detector: try HaarDetector(), predictor: try ShapePredictor())
-                _ = try DatasetPreparer(root: root, log: logLine).preparePyPIVideo(manifest, landmarker: landmarker)
-            case .synthetic:
-                try prepareSynthetic(manifest, root: root)
-            }
+            try prepareDataset(manifest, root: root)
             logLine(String(format: "prepared %@ in %.1f s", manifest.name, monotonicSeconds() - start))
         }
     }

@@ -1,0 +1,125 @@
+import Foundation
+import Imaging
+import PortraitData
+
+/// One edit of a clip: per-frame edited frames E_t and what was asked for.
+///
+/// Per-frame editors (text-driven editors, relighting tools) edit every frame independently, so
+/// E_t flickers; the methods under test turn (S, E) into temporally consistent output.
+public struct EditResult: Sendable {
+    /// The edited frames, one per source frame, same size.
+    public var frames: [Image]
+    /// The instruction, e.g. "turn the hair blue".
+    public var prompt: String
+    /// Caption of the source and of the intended result (for CLIP directional similarity).
+    public var sourceCaption: String
+    public var targetCaption: String
+    public var seed: UInt64
+    /// Per-frame masks of the region the edit targets (1 channel), when the tool knows them.
+    public var masks: [Image]?
+    /// Tool id and settings, for provenance and cache keys.
+    public var tool: String
+    public var settings: [String: String]
+
+    public init(frames: [Image], prompt: String, sourceCaption: String, targetCaption: String, seed: UInt64,
+                masks: [Image]? = nil, tool: String, settings: [String: String] = [:]) {
+        self.frames = frames
+        self.prompt = prompt
+        self.sourceCaption = sourceCaption
+        self.targetCaption = targetCaption
+        self.seed = seed
+        self.masks = masks
+        self.tool = tool
+        self.settings = settings
+    }
+}
+
+/// What an editing tool is asked to do on one clip.
+public struct EditRequest: Sendable {
+    public var prompt: String
+    public var seed: UInt64
+    /// Tool-specific settings from the experiment (e.g. "consistency": "0").
+    public var settings: [String: String]
+
+    public init(prompt: String, seed: UInt64, settings: [String: String] = [:]) {
+        self.prompt = prompt
+        self.seed = seed
+        self.settings = settings
+    }
+}
+
+/// An editing tool: turns source frames into per-frame edits.
+public protocol EditingTool: Sendable {
+    /// Stable id used in experiment configs (`tool:`).
+    var id: String { get }
+    /// Everything that changes the output besides the request (cache key, provenance).
+    var settings: [String: String] { get }
+    func edit(frames: [Image], clip: ClipMetadata, landmarks: [[SIMD2<Double>]?], masks: [Image],
+              request: EditRequest) throws -> EditResult
+}
+
+/// Errors of editing tools; each names what is wrong and the fix.
+public enum EditError: Error, CustomStringConvertible, Equatable {
+    case unknownTool(String, known: [String])
+    case frameCount(path: String, expected: Int, got: Int)
+    case frameSize(path: String, expected: String, got: String)
+    case unknownPrompt(String, known: [String])
+
+    public var description: String {
+        switch self {
+        case let .unknownTool(name, known):
+            return "unknown editing tool '\(name)'; known tools: \(known.joined(separator: ", ")), or frames:DIR for edits made elsewhere"
+        case let .frameCount(path, expected, got):
+            return "\(path) holds \(got) frames but the clip has \(expected); export one edited frame per source frame"
+        case let .frameSize(path, expected, got):
+            return "\(path): edited frames are \(got) but the clip's frames are \(expected); export them at the clip's size"
+        case let .unknownPrompt(prompt, known):
+            return "the instruction editor does not know '\(prompt)'; known prompts: \(known.joined(separator: "; ")) (see `fym-bench edit --list`)"
+        }
+    }
+}
+
+/// Edits made by any external tool: a folder of PNG frames (name order), one per source frame, at
+/// the clip's resolution. Sizes must match exactly and there must be at least as many frames as
+/// the clip has (extra ones are ignored): nothing is resampled or padded silently.
+public struct ExternalFramesTool: EditingTool {
+    public let directory: URL
+
+    public init(directory: URL) { self.directory = directory }
+
+    public var id: String { "frames:\(directory.path)" }
+    public var settings: [String: String] { ["directory": directory.path] }
+
+    public func edit(frames: [Image], clip: ClipMetadata, landmarks: [[SIMD2<Double>]?], masks: [Image],
+                     request: EditRequest) throws -> EditResult {
+        let files = ((try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)) ?? [])
+            .filter { $0.pathExtension.lowercased() == "png" }
+            .sorted { $0.lastPathComponent.localizedStandardCompare($1.lastPathComponent) == .orderedAscending }
+        guard files.count >= frames.count else {
+            throw EditError.frameCount(path: directory.path, expected: frames.count, got: files.count)
+        }
+        let edited = try files.prefix(frames.count).map { url -> Image in
+            let image = try Image.readPNG(url).converted(toChannels: 3)
+            guard image.width == frames[0].width, image.height == frames[0].height else {
+                throw EditError.frameSize(path: url.path, expected: "\(frames[0].width)x\(frames[0].height)",
+                                          got: "\(image.width)x\(image.height)")
+            }
+            return image
+        }
+        return EditResult(frames: edited, prompt: request.prompt, sourceCaption: request.settings["source_caption"] ?? "a portrait photo",
+                          targetCaption: request.settings["target_caption"] ?? request.prompt, seed: request.seed,
+                          masks: nil, tool: id, settings: settings)
+    }
+}
+
+/// The editing tools selectable by id. `frames:DIR` names a folder of externally edited frames.
+public enum EditingTools {
+    /// Built-in tools by id (the instruction editor and the relighting tool register here).
+    public static let builtIn: [String: any EditingTool] = [:]
+
+    public static func named(_ id: String) throws -> any EditingTool {
+        if id.hasPrefix("frames:") { return ExternalFramesTool(directory: URL(fileURLWithPath: String(id.dropFirst(7)))) }
+        if let tool = builtIn[id] { return tool }
+        throw EditError.unknownTool(id, known: builtIn.keys.sorted())
+    }
+}

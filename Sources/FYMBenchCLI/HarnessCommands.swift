@@ -1,0 +1,145 @@
+import ArgumentParser
+import Editing
+import Face
+import Foundation
+import Harness
+import Methods
+import Metrics
+import PortraitData
+
+/// The methods every command knows: the reference methods, then FYM and the baselines as they land.
+let standardCatalog = MethodCatalog.reference
+
+/// Options shared by the run commands.
+struct RunLocations: ParsableArguments {
+    @Option(help: "Directory of the results (one sub-directory per experiment).") var results = "Results"
+    @Option(help: "Stage cache (default: RESULTS/.cache).") var cache: String?
+    @Option(help: "Directory of the dataset manifests.") var manifests = "Datasets"
+    @Option(help: "Data root (default: $FYM_DATA or ~/.cache/fym-bench/datasets).") var dataRoot: String?
+
+    var root: DataRoot { dataRoot.map { DataRoot(URL(fileURLWithPath: $0)) } ?? .fromEnvironment() }
+    var cacheURL: URL { URL(fileURLWithPath: cache ?? (results + "/.cache")) }
+
+    func options(experiment: String, jobs: Int, shard: (Int, Int)?) -> RunOptions {
+        let root = self.root
+        return RunOptions(
+            outputDirectory: URL(fileURLWithPath: results).appendingPathComponent(experiment), cacheRoot: cacheURL,
+            dataRoot: root, manifests: URL(fileURLWithPath: manifests), jobs: jobs, shard: shard, catalog: standardCatalog,
+            prepareDataset: { manifest in try prepareDataset(manifest, root: root) }, log: logLine)
+    }
+}
+
+/// Prepares any dataset named by a manifest (shared by `datasets prepare` and the runner).
+func prepareDataset(_ manifest: DatasetManifest, root: DataRoot) throws {
+    switch manifest.kind {
+    case .pypiVideo:
+        let landmarker = FaceLandmarker(detector: try HaarDetector(), predictor: try ShapePredictor())
+        _ = try DatasetPreparer(root: root, log: logLine).preparePyPIVideo(manifest, landmarker: landmarker)
+    case .synthetic:
+        try prepareSynthetic(manifest, root: root)
+    }
+}
+
+/// An experiment given as a path or as a name in Experiments/.
+func experimentURL(_ name: String) -> URL {
+    if FileManager.default.fileExists(atPath: name) { return URL(fileURLWithPath: name) }
+    return URL(fileURLWithPath: "Experiments").appendingPathComponent(name.hasSuffix(".yaml") ? name : name + ".yaml")
+}
+
+func parseShard(_ text: String?) throws -> (Int, Int)? {
+    guard let text else { return nil }
+    let parts = text.split(separator: "/").compactMap { Int($0) }
+    guard parts.count == 2, parts[1] >= 1, parts[0] >= 0, parts[0] < parts[1] else {
+        throw ValidationError("--shard must be i/N with 0 ≤ i < N, e.g. 0/4")
+    }
+    return (parts[0], parts[1])
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run an experiment: clips × edits × methods, every stage cached and resumable; writes Results/<experiment>/.",
+        discussion: "Interrupted runs resume where they stopped. With --shard i/N only every N-th cell runs and a shard file is written; `fym-bench merge` combines the shards.")
+    @Argument(help: "Experiment file or name in Experiments/ (e.g. comparison).") var experiment: String
+    @Option(help: "Profile of the experiment (quick or full).") var profile = "quick"
+    @Option(help: "Cells run in parallel.") var jobs = 1
+    @Option(help: "Run shard i of N (0-based), e.g. 0/4.") var shard: String?
+    @OptionGroup var locations: RunLocations
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be ≥ 1") }
+        _ = try parseShard(shard)
+    }
+
+    func run() throws {
+        let config = try Experiment.load(experimentURL(experiment)).resolve(profile: profile)
+        let runner = Runner(config: config, options: locations.options(experiment: config.name, jobs: jobs, shard: try parseShard(shard)))
+        let start = monotonicSeconds()
+        let summary = try runner.run()
+        let failed = summary.cells.filter { $0.error != nil }.count
+        logLine(String(format: "%@: %d cells (%d failed) in %.1f s → %@", config.name, summary.cells.count, failed,
+                       monotonicSeconds() - start, runner.options.outputDirectory.path))
+        for (stage, seconds) in summary.stageSeconds.sorted(by: { $0.key < $1.key }) {
+            logLine("  " + stage.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: " %8.2f s computed ×%d, cached ×%d", seconds,
+                           summary.stageComputed[stage] ?? 0, summary.stageCached[stage] ?? 0))
+        }
+    }
+}
+
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge", abstract: "Merge the shard files of Results/<experiment>/shards/ into the experiment's outputs.")
+    @Argument(help: "The experiment's results directory, e.g. Results/comparison.") var directory: String
+    @Option(help: "Stage cache (for the qualitative strips).") var cache: String?
+
+    func run() throws {
+        let dir = URL(fileURLWithPath: directory)
+        let cacheURL = URL(fileURLWithPath: cache ?? dir.deletingLastPathComponent().appendingPathComponent(".cache").path)
+        let summary = try ShardFile.merge(directory: dir, cache: FileManager.default.fileExists(atPath: cacheURL.path) ? ArtifactCache(root: cacheURL) : nil)
+        logLine("merged \(summary.cells.count) cells into \(dir.path)")
+    }
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "Regenerate tables/ and figures/ of an experiment from rows.csv and per_frame.csv.")
+    @Argument(help: "The experiment's results directory, e.g. Results/comparison.") var directory: String
+
+    func run() throws {
+        try ReportGenerator(directory: URL(fileURLWithPath: directory)).generate()
+        logLine("tables and figures written to \(directory)")
+    }
+}
+
+struct ReproduceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reproduce", abstract: "Run every experiment in Experiments/ with one profile and write Results/.")
+    @Option(help: "Profile (quick or full).") var profile = "quick"
+    @Option(help: "Cells run in parallel.") var jobs = 1
+    @Option(help: "Directory of the experiments.") var experiments = "Experiments"
+    @OptionGroup var locations: RunLocations
+
+    func run() throws {
+        let files = try FileManager.default.contentsOfDirectory(at: URL(fileURLWithPath: experiments), includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "yaml" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
+        guard !files.isEmpty else { throw ValidationError("no experiments (*.yaml) in \(experiments)") }
+        for file in files {
+            let config = try Experiment.load(file).resolve(profile: profile)
+            let start = monotonicSeconds()
+            let summary = try Runner(config: config, options: locations.options(experiment: config.name, jobs: jobs, shard: nil)).run()
+            logLine(String(format: "%@: %d cells in %.1f s", config.name, summary.cells.count, monotonicSeconds() - start))
+        }
+    }
+}
+
+struct MethodsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "methods", abstract: "List the methods an experiment can use.")
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let entries = standardCatalog.entries.map { ["id": $0.id, "summary": $0.summary, "settings": $0.settingKeys.joined(separator: ",")] }
+            + [["id": "frames:DIR", "summary": "output frames made by any external tool (one PNG per frame, or DIR/DATASET_CLIP/)", "settings": ""]]
+        if json { return try printJSON(entries) }
+        for e in entries { print("\(e["id"]!.padding(toLength: 12, withPad: " ", startingAt: 0))  \(e["summary"]!)") }
+    }
+}

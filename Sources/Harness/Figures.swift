@@ -1,0 +1,148 @@
+import Foundation
+import Imaging
+import Metrics
+
+/// gnuplot figures (PNG via pngcairo and SVG) from the raw tables: per-frame warping-error curves,
+/// per-metric bars with the spread over clips, and the consistency–fidelity trade-off scatter.
+/// Data files and scripts are kept next to the images (`figures/data/`) so a figure can be
+/// restyled without rerunning anything.
+struct Figures {
+    var directory: URL
+
+    static func gnuplotPath() -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let p = "\(dir)/gnuplot"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    func make(rows: [ResultRow], perFrame: [PerFrameRow], methods: [String], metrics: [String]) throws {
+        let data = directory.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        var scripts: [(String, String)] = []
+
+        // Per-frame curves of the warping error (mean over clips and edits at each frame).
+        for metric in ["warp_error", "warp_error_long"] where metrics.contains(metric) {
+            var table: [Int: [String: [Double]]] = [:]
+            for r in perFrame where r.metric == metric { if let v = r.value { table[r.frame, default: [:]][r.method, default: []].append(v) } }
+            guard !table.isEmpty else { continue }
+            var text = "# frame " + methods.map { $0.replacingOccurrences(of: " ", with: "_") }.joined(separator: " ") + "\n"
+            for frame in table.keys.sorted() {
+                text += "\(frame) " + methods.map { m in
+                    table[frame]?[m].map { String(format: "%.6g", $0.reduce(0, +) / Double($0.count)) } ?? "NaN"
+                }.joined(separator: " ") + "\n"
+            }
+            try Data(text.utf8).write(to: data.appendingPathComponent("\(metric)_per_frame.dat"))
+            let plots = methods.enumerated().map { i, m in
+                "'data/\(metric)_per_frame.dat' using 1:\(i + 2) with linespoints pt 7 ps 0.4 title '\(Self.gnuplotEscape(m))'"
+            }.joined(separator: ", \\\n     ")
+            scripts.append(("\(metric)_per_frame", """
+                set title '\(metric) per frame (mean over clips and edits)'
+                set xlabel 'frame'
+                set ylabel '\(metric) (\(unit(metric)))'
+                set key outside right
+                set grid
+                plot \(plots)
+                """))
+        }
+
+        // Bars per metric: mean over clips with the std over clips.
+        for metric in metrics {
+            var perClip: [String: [String: [Double]]] = [:]
+            for r in rows where r.metric == metric { if let v = r.value { perClip[r.method, default: [:]][r.clip, default: []].append(v) } }
+            guard !perClip.isEmpty else { continue }
+            var text = "# index method mean std\n"
+            for (i, m) in methods.enumerated() {
+                guard let clips = perClip[m] else { continue }
+                let means = clips.keys.sorted().map { clips[$0]!.reduce(0, +) / Double(clips[$0]!.count) }
+                let mean = means.reduce(0, +) / Double(means.count)
+                let std = means.count > 1 ? (means.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(means.count - 1)).squareRoot() : 0
+                text += "\(i) \"\(m)\" \(String(format: "%.6g", mean)) \(String(format: "%.6g", std))\n"
+            }
+            try Data(text.utf8).write(to: data.appendingPathComponent("bars_\(metric).dat"))
+            let arrow = (try? MetricRegistry.metric(metric).descriptor.direction.arrow) ?? ""
+            scripts.append(("bars_\(metric)", """
+                set title '\(metric) \(arrow) (mean ± std over clips)'
+                set ylabel '\(unit(metric))'
+                set style fill solid 0.6 border -1
+                set boxwidth 0.6
+                set xtics rotate by -30
+                set grid ytics
+                unset key
+                plot 'data/bars_\(metric).dat' using 1:3:xtic(2) with boxes lc rgb '#4477aa', \\
+                     '' using 1:3:4 with yerrorbars lc rgb 'black' pt 0
+                """))
+        }
+
+        // Trade-off: temporal consistency (warp_error) against edit fidelity (edit_psnr).
+        if metrics.contains("warp_error"), metrics.contains("edit_psnr") {
+            var text = "# method warp_error edit_psnr\n"
+            for m in methods {
+                let w = rows.filter { $0.method == m && $0.metric == "warp_error" }.compactMap(\.value)
+                let p = rows.filter { $0.method == m && $0.metric == "edit_psnr" }.compactMap(\.value)
+                guard !w.isEmpty, !p.isEmpty else { continue }
+                text += "\"\(m)\" \(String(format: "%.6g", w.reduce(0, +) / Double(w.count))) \(String(format: "%.6g", p.reduce(0, +) / Double(p.count)))\n"
+            }
+            try Data(text.utf8).write(to: data.appendingPathComponent("tradeoff.dat"))
+            scripts.append(("tradeoff", """
+                set title 'consistency vs fidelity (better: left and up)'
+                set xlabel 'warp_error (×10⁻³, lower is more consistent)'
+                set ylabel 'edit_psnr (dB, higher keeps more of the edit)'
+                set grid
+                unset key
+                set offsets graph 0.1, graph 0.1, graph 0.1, graph 0.1
+                plot 'data/tradeoff.dat' using 2:3 with points pt 7 ps 1.5 lc rgb '#aa3377', \\
+                     '' using 2:3:1 with labels offset 1,1 left
+                """))
+        }
+        guard !scripts.isEmpty else { return }
+        guard let gnuplot = Self.gnuplotPath() else {
+            throw ReportError.gnuplot(reason: "gnuplot is not installed")
+        }
+        for (name, body) in scripts {
+            let script = """
+                set encoding utf8
+                set terminal pngcairo noenhanced size 900,540 font 'sans,10'
+                set output '\(name).png'
+                \(body)
+                set terminal svg noenhanced size 900,540 font 'sans,10'
+                set output '\(name).svg'
+                replot
+                """
+            let scriptURL = data.appendingPathComponent("\(name).gp")
+            try Data(script.utf8).write(to: scriptURL)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: gnuplot)
+            p.arguments = [scriptURL.path]
+            p.currentDirectoryURL = directory
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            let message = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else {
+                throw ReportError.gnuplot(reason: "\(name).gp: " + String(decoding: message, as: UTF8.self).prefix(400))
+            }
+        }
+    }
+
+    func unit(_ metric: String) -> String {
+        (try? MetricRegistry.metric(metric).descriptor.unit) ?? ""
+    }
+
+    static func gnuplotEscape(_ s: String) -> String {
+        s.replacingOccurrences(of: "'", with: "''")
+    }
+}
+
+/// Qualitative strips: for one clip × edit, one row per method and evenly spaced frames as columns.
+public enum QualitativeStrip {
+    public static func make(rows: [(label: String, frames: [Image])], columns: Int = 6) -> Image {
+        let n = rows.first?.frames.count ?? 0
+        let picks = (0..<min(columns, n)).map { columns <= 1 ? 0 : $0 * (n - 1) / max(1, min(columns, n) - 1) }
+        let grid = rows.map { row in picks.map { row.frames[$0].converted(toChannels: 3) } }
+        return Image.grid(grid, padding: 2, margin: 2, background: [1, 1, 1])
+    }
+}

@@ -1,0 +1,321 @@
+import Foundation
+import Hashing
+import Imaging
+import Metrics
+
+/// Writes a finished run's outputs into `Results/<experiment>/`: the raw tables, `failures.csv`,
+/// `full_info.json`, qualitative strips, then the tables and figures (``ReportGenerator``).
+public struct OutputWriter {
+    public var config: ExperimentConfig
+    public var directory: URL
+
+    public init(config: ExperimentConfig, directory: URL) {
+        self.config = config
+        self.directory = directory
+    }
+
+    public func write(summary: RunSummary, cache: ArtifactCache?) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        let rows = ResultTables.rows(summary.cells, metricOrder: config.metrics)
+        try Data(ResultTables.csv(rows).utf8).write(to: directory.appendingPathComponent("rows.csv"), options: .atomic)
+        let perFrame = ResultTables.perFrameRows(summary.cells, metricOrder: config.metrics)
+        try Data(ResultTables.csv(perFrame).utf8).write(to: directory.appendingPathComponent("per_frame.csv"), options: .atomic)
+        let failed = summary.cells.filter { $0.error != nil }
+        let failures = (["clip,edit,method,stage,error"] + failed.map {
+            [$0.clip, $0.edit, $0.method, $0.failedStage ?? "", $0.error ?? ""].map(ResultTables.quote).joined(separator: ",")
+        }).joined(separator: "\n") + "\n"
+        try Data(failures.utf8).write(to: directory.appendingPathComponent("failures.csv"), options: .atomic)
+        try ArtifactCache.writeJSON(FullInfo.make(config: config, summary: summary), to: directory.appendingPathComponent("full_info.json"))
+        try ReportGenerator(directory: directory).generate()
+        if let cache { try writeStrips(summary: summary, cache: cache) }
+    }
+
+    /// One strip per clip × edit: methods as rows, six evenly spaced frames as columns.
+    func writeStrips(summary: RunSummary, cache: ArtifactCache) throws {
+        let figures = directory.appendingPathComponent("figures")
+        try FileManager.default.createDirectory(at: figures, withIntermediateDirectories: true)
+        var groups: [String: [CellResult]] = [:]
+        var order: [String] = []
+        for cell in summary.cells where cell.outputKey != nil {
+            let k = "\(cell.clip)|\(cell.edit)"
+            if groups[k] == nil { order.append(k) }
+            groups[k, default: []].append(cell)
+        }
+        for k in order {
+            let cells = groups[k]!
+            let rows = try cells.map { ($0.method, try ArtifactCache.readFrames(from: cache.directory("method", $0.outputKey!))) }
+            let name = "strip_" + k.replacingOccurrences(of: "/", with: "-").replacingOccurrences(of: "|", with: "__") + ".png"
+            try QualitativeStrip.make(rows: rows).writePNG(to: figures.appendingPathComponent(name))
+        }
+    }
+}
+
+/// `full_info.json`: everything needed to know how the numbers were made.
+public struct FullInfo: Codable, Sendable {
+    public var experiment: String
+    public var profile: String
+    public var config: ExperimentConfig
+    public var configHash: String
+    public var versions: [String: String]
+    public var gitCommit: String?
+    public var modelFiles: [String: String]
+    /// Variant pins per metric (flow method, occlusion rule, landmark model, …).
+    public var metricVariants: [String: String]
+    public var metricUnavailable: [String: String]
+    public var stageSeconds: [String: Double]
+    public var stageComputed: [String: Int]
+    public var stageCached: [String: Int]
+    public var cells: Int
+    public var failedCells: Int
+    public var missingFrames: [String: Int]
+
+    static func make(config: ExperimentConfig, summary: RunSummary) -> FullInfo {
+        var variants: [String: String] = [:], unavailable: [String: String] = [:], missing: [String: Int] = [:]
+        for cell in summary.cells {
+            for m in cell.metrics {
+                if variants[m.metric] == nil, !m.variant.isEmpty { variants[m.metric] = m.variant }
+                if let reason = m.unavailableReason { unavailable[m.metric] = reason }
+                missing[m.metric, default: 0] += m.missingFrames.count
+            }
+        }
+        var models: [String: String] = [:]
+        for path in ["/usr/share/dlib/shape_predictor_68_face_landmarks.dat",
+                     "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"] {
+            if let h = try? SHA256.hex(fileAt: URL(fileURLWithPath: path)) { models[path] = h }
+        }
+        return FullInfo(
+            experiment: config.name, profile: config.profile, config: config, configHash: summary.configHash,
+            versions: ["fym-bench": HarnessVersion.string, "os": ProcessInfo.processInfo.operatingSystemVersionString],
+            gitCommit: gitCommit(), modelFiles: models, metricVariants: variants, metricUnavailable: unavailable,
+            stageSeconds: summary.stageSeconds, stageComputed: summary.stageComputed, stageCached: summary.stageCached,
+            cells: summary.cells.count, failedCells: summary.cells.filter { $0.error != nil }.count, missingFrames: missing)
+    }
+
+    static func gitCommit() -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "rev-parse", "HEAD"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// The suite's version as recorded in outputs.
+public enum HarnessVersion {
+    public static let string = "0.1.0"
+}
+
+/// Tables and figures from `rows.csv` and `per_frame.csv` (plus `full_info.json` for the caption
+/// pins when present). Deterministic: the same CSVs give byte-identical tables.
+public struct ReportGenerator {
+    public var directory: URL
+
+    public init(directory: URL) { self.directory = directory }
+
+    /// Label of the reference method, shown but not ranked (it performs no edit).
+    public static let referenceMethod = "source"
+
+    struct Summary {
+        var mean: Double
+        var std: Double
+        var clips: Int
+    }
+
+    public func generate() throws {
+        let rowsURL = directory.appendingPathComponent("rows.csv")
+        guard FileManager.default.fileExists(atPath: rowsURL.path) else { throw ReportError.missing(path: rowsURL.path) }
+        let rows = try ResultTables.readRows(rowsURL)
+        let perFrameURL = directory.appendingPathComponent("per_frame.csv")
+        let perFrame = FileManager.default.fileExists(atPath: perFrameURL.path) ? try ResultTables.readPerFrame(perFrameURL) : []
+        let info = try? ArtifactCache.readJSON(FullInfo.self, from: directory.appendingPathComponent("full_info.json"))
+        let tables = directory.appendingPathComponent("tables"), figures = directory.appendingPathComponent("figures")
+        try FileManager.default.createDirectory(at: tables, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: figures, withIntermediateDirectories: true)
+
+        let methods = ordered(rows.map(\.method))
+        let metrics = ordered(rows.map(\.metric))
+        let datasets = ordered(rows.map { String($0.clip.split(separator: "/").first ?? "") })
+        let failuresURL = directory.appendingPathComponent("failures.csv")
+        let failures = ((try? String(contentsOf: failuresURL, encoding: .utf8)) ?? "").split(separator: "\n").count - 1
+        var groups: [(String, [ResultRow])] = [("all", rows)]
+        if datasets.count > 1 { for d in datasets { groups.append((d, rows.filter { $0.clip.hasPrefix(d + "/") })) } }
+        for (name, subset) in groups {
+            let summary = summarise(subset, methods: methods, metrics: metrics)
+            let caption = caption(scope: name, info: info, rows: subset, failures: max(0, failures))
+            let base = name == "all" ? "main" : "dataset-\(name)"
+            try Data(markdown(summary, methods: methods, metrics: metrics, caption: caption, info: info).utf8)
+                .write(to: tables.appendingPathComponent("\(base).md"), options: .atomic)
+            try Data(csvTable(summary, methods: methods, metrics: metrics).utf8)
+                .write(to: tables.appendingPathComponent("\(base).csv"), options: .atomic)
+            try Data(latex(summary, methods: methods, metrics: metrics, caption: caption, info: info).utf8)
+                .write(to: tables.appendingPathComponent("\(base).tex"), options: .atomic)
+        }
+        try Figures(directory: figures).make(rows: rows, perFrame: perFrame, methods: methods, metrics: metrics)
+    }
+
+    func ordered(_ values: [String]) -> [String] {
+        var seen = Set<String>(), out: [String] = []
+        for v in values where seen.insert(v).inserted { out.append(v) }
+        return out
+    }
+
+    /// Per method × metric: the mean over edits within each clip, then mean ± sample std over clips.
+    func summarise(_ rows: [ResultRow], methods: [String], metrics: [String]) -> [String: [String: Summary]] {
+        var out: [String: [String: Summary]] = [:]
+        for method in methods {
+            for metric in metrics {
+                var perClip: [String: [Double]] = [:]
+                for r in rows where r.method == method && r.metric == metric {
+                    if let v = r.value { perClip[r.clip, default: []].append(v) }
+                }
+                let clipMeans = perClip.keys.sorted().map { k in perClip[k]!.reduce(0, +) / Double(perClip[k]!.count) }
+                guard !clipMeans.isEmpty else { continue }
+                let mean = clipMeans.reduce(0, +) / Double(clipMeans.count)
+                let std = clipMeans.count > 1
+                    ? (clipMeans.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(clipMeans.count - 1)).squareRoot() : 0
+                out[method, default: [:]][metric] = Summary(mean: mean, std: std, clips: clipMeans.count)
+            }
+        }
+        return out
+    }
+
+    func descriptor(_ metric: String) -> MetricDescriptor? { try? MetricRegistry.metric(metric).descriptor }
+
+    /// Decimals by magnitude: two for values ≥ 10, three for ≥ 0.1, four below (`like` picks the
+    /// decimals from another value, so a std is printed with its mean's decimals).
+    func format(_ v: Double, like reference: Double? = nil) -> String {
+        let a = abs(reference ?? v)
+        return String(format: a >= 10 ? "%.2f" : a >= 0.1 ? "%.3f" : "%.4f", v)
+    }
+
+    /// Rank of each ranked method per metric: 1 = best, 2 = second (ties share the better rank).
+    func ranks(_ summary: [String: [String: Summary]], methods: [String], metric: String) -> [String: Int] {
+        guard let d = descriptor(metric) else { return [:] }
+        let ranked = methods.filter { $0 != Self.referenceMethod }.compactMap { m in summary[m]?[metric].map { (m, $0.mean) } }
+        let sorted = ranked.sorted { d.direction == .higherIsBetter ? $0.1 > $1.1 : $0.1 < $1.1 }
+        var out: [String: Int] = [:]
+        let distinct = Array(Set(sorted.map { format($0.1) })).sorted {
+            let a = Double($0)!, b = Double($1)!
+            return d.direction == .higherIsBetter ? a > b : a < b
+        }
+        for (m, v) in sorted { if let i = distinct.firstIndex(of: format(v)), i < 2 { out[m] = i + 1 } }
+        return out
+    }
+
+    func header(_ metric: String) -> String {
+        guard let d = descriptor(metric) else { return metric }
+        return "\(metric) \(d.direction.arrow)" + (d.unit == "score" ? "" : " (\(d.unit))")
+    }
+
+    func caption(scope: String, info: FullInfo?, rows: [ResultRow], failures: Int) -> String {
+        let clips = Set(rows.map(\.clip)).count, edits = Set(rows.map(\.edit)).count
+        var text = "Mean ± std over \(clips) clip\(clips == 1 ? "" : "s") (each the mean over \(edits) edit\(edits == 1 ? "" : "s"))"
+        if scope != "all" { text += ", dataset \(scope)" }
+        if let info {
+            text += "; \(info.config.resolution)×\(info.config.resolution) px"
+            if let f = info.config.frames { text += ", first \(f) frames" }
+            text += ", source frames: \(info.config.sourceFrames)"
+            for metric in ordered(rows.map(\.metric)) {
+                if let v = info.metricVariants[metric] { text += "; \(metric): \(v)" }
+            }
+        }
+        text += ". Bold: best, underlined: second (the source row is a reference and is not ranked)."
+        if failures > 0 { text += " \(failures) cell(s) failed; see failures.csv." }
+        return text
+    }
+
+    func cell(_ summary: [String: [String: Summary]], _ method: String, _ metric: String) -> (text: String, available: Bool) {
+        guard let s = summary[method]?[metric] else { return ("n/a", false) }
+        return ("\(format(s.mean)) ± \(format(s.std, like: s.mean))", true)
+    }
+
+    func footnotes(metrics: [String], info: FullInfo?, summary: [String: [String: Summary]], methods: [String]) -> [String] {
+        metrics.compactMap { metric in
+            let missing = methods.allSatisfy { summary[$0]?[metric] == nil }
+            guard missing else { return nil }
+            let reason = info?.metricUnavailable[metric] ?? "no value was computed"
+            return "n/a in \(metric): \(reason)"
+        }
+    }
+
+    func markdown(_ summary: [String: [String: Summary]], methods: [String], metrics: [String], caption: String, info: FullInfo?) -> String {
+        var lines = ["| method | " + metrics.map(header).joined(separator: " | ") + " |",
+                     "| --- |" + String(repeating: " ---: |", count: metrics.count)]
+        let rankings = Dictionary(uniqueKeysWithValues: metrics.map { ($0, ranks(summary, methods: methods, metric: $0)) })
+        for method in methods {
+            let cells = metrics.map { metric -> String in
+                let c = cell(summary, method, metric)
+                switch rankings[metric]?[method] {
+                case 1: return "**\(c.text)**"
+                case 2: return "<u>\(c.text)</u>"
+                default: return c.text
+                }
+            }
+            lines.append("| \(method) | " + cells.joined(separator: " | ") + " |")
+        }
+        lines.append("")
+        lines.append(caption)
+        for note in footnotes(metrics: metrics, info: info, summary: summary, methods: methods) { lines.append("") ; lines.append("- " + note) }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    func csvTable(_ summary: [String: [String: Summary]], methods: [String], metrics: [String]) -> String {
+        var lines = ["method," + metrics.map { "\($0)_mean,\($0)_std" }.joined(separator: ",")]
+        for method in methods {
+            lines.append(ResultTables.quote(method) + "," + metrics.map { metric in
+                summary[method]?[metric].map { "\(format($0.mean)),\(format($0.std, like: $0.mean))" } ?? ","
+            }.joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func latexEscape(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "_", "%", "&", "#", "$", "{", "}": out += "\\\(c)"
+            case "±": out += "$\\pm$"
+            case "↑": out += "$\\uparrow$"
+            case "↓": out += "$\\downarrow$"
+            case "×": out += "$\\times$"
+            case "⁻": out += "$^{-}$"
+            case "³": out += "$^{3}$"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    func latex(_ summary: [String: [String: Summary]], methods: [String], metrics: [String], caption: String, info: FullInfo?) -> String {
+        let e = Self.latexEscape
+        var lines = ["% generated by fym-bench report from rows.csv; requires \\usepackage{booktabs}",
+                     "\\begin{table}[t]", "\\centering", "\\small",
+                     "\\begin{tabular}{l" + String(repeating: "r", count: metrics.count) + "}", "\\toprule",
+                     "Method & " + metrics.map { e(header($0)) }.joined(separator: " & ") + " \\\\", "\\midrule"]
+        let rankings = Dictionary(uniqueKeysWithValues: metrics.map { ($0, ranks(summary, methods: methods, metric: $0)) })
+        for method in methods {
+            let cells = metrics.map { metric -> String in
+                let c = cell(summary, method, metric)
+                let t = c.available ? "$" + c.text.replacingOccurrences(of: " ± ", with: " \\pm ") + "$" : "n/a"
+                switch rankings[metric]?[method] {
+                case 1: return "\\textbf{\(t)}"
+                case 2: return "\\underline{\(t)}"
+                default: return t
+                }
+            }
+            lines.append(e(method) + " & " + cells.joined(separator: " & ") + " \\\\")
+        }
+        lines += ["\\bottomrule", "\\end{tabular}"]
+        var full = caption
+        for note in footnotes(metrics: metrics, info: info, summary: summary, methods: methods) { full += " " + note + "." }
+        lines += ["\\caption{\(e(full))}", "\\end{table}"]
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

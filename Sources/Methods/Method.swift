@@ -1,0 +1,163 @@
+import Editing
+import Foundation
+import Imaging
+import PortraitData
+
+/// Everything a method sees for one cell of the run matrix (DESIGN.md §2): the clip's source
+/// frames S_t with landmarks and masks, and the edit (per-frame edits E_t and the prompt).
+public struct MethodInput: Sendable {
+    /// Source frames S_t at the evaluation resolution: the consistency reference (ground-truth
+    /// frames of synthetic clips or the real frames until the avatar stage exists, avatar renders after).
+    public var source: [Image]
+    public var landmarks: [[SIMD2<Double>]?]
+    /// Head masks, one channel per frame.
+    public var masks: [Image]
+    public var clip: ClipMetadata
+    public var edit: EditResult
+    /// The cell's seed (methods draw all randomness from it).
+    public var seed: UInt64
+    /// A directory the method may use for its own intermediate files (kept between runs).
+    public var workDirectory: URL
+
+    public init(source: [Image], landmarks: [[SIMD2<Double>]?], masks: [Image], clip: ClipMetadata, edit: EditResult,
+                seed: UInt64, workDirectory: URL) {
+        self.source = source
+        self.landmarks = landmarks
+        self.masks = masks
+        self.clip = clip
+        self.edit = edit
+        self.seed = seed
+        self.workDirectory = workDirectory
+    }
+}
+
+/// A video editing method: FYM, its ablations, every baseline and the reference methods below
+/// are this one kind of thing. `run` returns one output frame per source frame, same size.
+public protocol VideoEditingMethod: Sendable {
+    /// Stable id used in experiment configs and tables.
+    var id: String { get }
+    /// Every setting that changes the output (cache key, provenance, table captions).
+    var settings: [String: String] { get }
+    func run(_ input: MethodInput) throws -> [Image]
+}
+
+/// Errors of method selection and execution; each says what is wrong and the fix.
+public enum MethodError: Error, CustomStringConvertible, Equatable {
+    case unknownMethod(String, known: [String])
+    case unknownSetting(method: String, key: String, known: [String])
+    case invalidSetting(method: String, key: String, reason: String)
+    case wrongOutput(method: String, reason: String)
+    case framesFolder(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unknownMethod(id, known):
+            return "unknown method '\(id)'; known methods: \(known.joined(separator: ", ")), or frames:DIR (see `fym-bench methods`)"
+        case let .unknownSetting(method, key, known):
+            return "method \(method) has no setting '\(key)'" + (known.isEmpty ? " (it takes none)" : "; its settings: \(known.joined(separator: ", "))")
+        case let .invalidSetting(method, key, reason):
+            return "method \(method), setting '\(key)': \(reason)"
+        case let .wrongOutput(method, reason):
+            return "method \(method) returned unusable output: \(reason)"
+        case let .framesFolder(path, reason):
+            return "frames folder \(path): \(reason)"
+        }
+    }
+}
+
+/// The unedited source frames — the temporal-consistency reference (perfectly consistent, no edit).
+public struct SourceMethod: VideoEditingMethod {
+    public init() {}
+    public var id: String { "source" }
+    public var settings: [String: String] { [:] }
+    public func run(_ input: MethodInput) throws -> [Image] { input.source }
+}
+
+/// The raw per-frame edits E_t — what the per-frame tool gives before any consistency method.
+public struct PerFrameMethod: VideoEditingMethod {
+    public init() {}
+    public var id: String { "per-frame" }
+    public var settings: [String: String] { [:] }
+    public func run(_ input: MethodInput) throws -> [Image] { input.edit.frames }
+}
+
+/// Output frames made by any external tool: `frames:DIR` holds one PNG per source frame (name
+/// order), or one sub-folder per clip named `DATASET_CLIP` / `CLIP` when a run spans several clips
+/// (the first that exists is used). Count and size are checked.
+public struct ExternalFramesMethod: VideoEditingMethod {
+    public let directory: URL
+
+    public init(directory: URL) { self.directory = directory }
+
+    public var id: String { "frames:\(directory.path)" }
+    public var settings: [String: String] { ["directory": directory.path] }
+
+    public func run(_ input: MethodInput) throws -> [Image] {
+        let candidates = [directory.appendingPathComponent("\(input.clip.dataset)_\(input.clip.clip)"),
+                          directory.appendingPathComponent(input.clip.clip), directory]
+        let folder = candidates.first { url in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
+                && ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).contains { $0.lowercased().hasSuffix(".png") }
+        }
+        guard let folder else { throw MethodError.framesFolder(path: directory.path, reason: "no PNG frames (looked in \(candidates.map(\.lastPathComponent)))") }
+        let files = try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension.lowercased() == "png" }
+            .sorted { $0.lastPathComponent.localizedStandardCompare($1.lastPathComponent) == .orderedAscending }
+        guard files.count >= input.source.count else {
+            throw MethodError.framesFolder(path: folder.path, reason: "holds \(files.count) frames but the clip has \(input.source.count)")
+        }
+        return try files.prefix(input.source.count).map { url in
+            let image = try Image.readPNG(url).converted(toChannels: 3)
+            guard image.width == input.source[0].width, image.height == input.source[0].height else {
+                throw MethodError.framesFolder(path: url.path, reason: "is \(image.width)x\(image.height), the clip is \(input.source[0].width)x\(input.source[0].height)")
+            }
+            return image
+        }
+    }
+}
+
+/// A catalogue of methods by id with a one-line summary and a factory taking the experiment's
+/// settings. FYM, its ablations and the baselines add entries; `frames:DIR` is always available.
+public struct MethodCatalog: Sendable {
+    public struct Entry: Sendable {
+        public var id: String
+        public var summary: String
+        public var settingKeys: [String]
+        public var make: @Sendable ([String: String]) throws -> any VideoEditingMethod
+
+        public init(id: String, summary: String, settingKeys: [String] = [],
+                    make: @escaping @Sendable ([String: String]) throws -> any VideoEditingMethod) {
+            self.id = id
+            self.summary = summary
+            self.settingKeys = settingKeys
+            self.make = make
+        }
+    }
+
+    public var entries: [Entry]
+
+    public init(entries: [Entry]) { self.entries = entries }
+
+    /// The reference methods every experiment can use.
+    public static let reference = MethodCatalog(entries: [
+        Entry(id: "source", summary: "the unedited source frames (consistency reference, no edit)") { _ in SourceMethod() },
+        Entry(id: "per-frame", summary: "the raw per-frame edits of the editing tool (no consistency method)") { _ in PerFrameMethod() },
+    ])
+
+    public func adding(_ other: MethodCatalog) -> MethodCatalog { MethodCatalog(entries: entries + other.entries) }
+
+    public var ids: [String] { entries.map(\.id) }
+
+    public func make(_ id: String, settings: [String: String] = [:]) throws -> any VideoEditingMethod {
+        if id.hasPrefix("frames:") {
+            guard settings.isEmpty else { throw MethodError.unknownSetting(method: "frames:DIR", key: settings.keys.sorted()[0], known: []) }
+            return ExternalFramesMethod(directory: URL(fileURLWithPath: String(id.dropFirst(7))))
+        }
+        guard let entry = entries.first(where: { $0.id == id }) else { throw MethodError.unknownMethod(id, known: ids) }
+        for key in settings.keys.sorted() where !entry.settingKeys.contains(key) {
+            throw MethodError.unknownSetting(method: id, key: key, known: entry.settingKeys)
+        }
+        return try entry.make(settings)
+    }
+}

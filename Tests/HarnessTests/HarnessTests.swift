@@ -1,0 +1,244 @@
+import Editing
+import Foundation
+import Harness
+import Imaging
+import Methods
+import Metrics
+import PortraitData
+import XCTest
+
+/// A tiny experiment on real frames: 8 frames of 48×48 cut from the Carphone fixture frames with
+/// a slow pan, per-frame "edits" with brightness jitter, and three methods (one of which fails).
+final class TinyExperiment {
+    let root: URL
+    let dataRoot: DataRoot
+    let edits: URL
+    let smoothed: URL
+    let broken: URL
+
+    static var fixtures: URL {
+        URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+    }
+
+    static var executable: URL {
+        let bundle = Bundle(for: TinyExperiment.self).bundleURL
+        let candidates = [bundle.appendingPathComponent("fym-bench"), bundle.deletingLastPathComponent().appendingPathComponent("fym-bench")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("harness-\(UUID().uuidString)")
+        dataRoot = DataRoot(root.appendingPathComponent("data"))
+        edits = root.appendingPathComponent("edits")
+        smoothed = root.appendingPathComponent("smoothed")
+        broken = root.appendingPathComponent("broken")
+        for d in [edits, smoothed, broken] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        let sources = try (0..<3).map { try Image.readPNG(TinyExperiment.fixtures.appendingPathComponent("metrics/frame\($0).png")) }
+        var frames: [Image] = []
+        for t in 0..<8 { frames.append(sources[t % 3].cropped(x: 60 + t, y: 30 + t / 2, width: 48, height: 48)) }
+        let meta = ClipMetadata(dataset: "tiny", clip: "c0", kind: .user, frameCount: 8, width: 48, height: 48, fps: 25,
+                                source: "fixture crops", licence: "test", landmarkSource: "none", maskSource: "centre square")
+        var mask = Image(width: 48, height: 48, channels: 1)
+        for y in 8..<40 { for x in 8..<40 { mask.pixels[y * 48 + x] = 1 } }
+        try ClipStore.write(Clip(metadata: meta, frames: frames, landmarks: Array(repeating: nil, count: 8),
+                                 masks: Array(repeating: mask, count: 8)), to: dataRoot.clipDirectory(dataset: "tiny", clip: "c0"))
+        var edited: [Image] = []
+        for (t, f) in frames.enumerated() {
+            let gain: Float = 1 + (t % 2 == 0 ? 0.08 : -0.06)
+            let e = f.map { min(1, $0 * gain) }
+            edited.append(e)
+            try e.writePNG(to: edits.appendingPathComponent(String(format: "%03d.png", t)))
+        }
+        for t in 0..<8 {
+            // A consistent version of the edit: the mean gain on every frame.
+            try frames[t].map { min(1, $0 * 1.01) }.writePNG(to: smoothed.appendingPathComponent(String(format: "%03d.png", t)))
+        }
+        try edited[0].writePNG(to: broken.appendingPathComponent("000.png"))
+    }
+
+    deinit { try? FileManager.default.removeItem(at: root) }
+
+    func yaml(name: String = "tiny", extraMethods: String = "", metrics: String = "[warp_error, warp_error_long, flicker, edit_psnr, psnr]") -> String {
+        """
+        name: \(name)
+        description: tiny harness test
+        metrics: \(metrics)
+        flow: dis-fast
+        edits:
+          - {tool: "frames:\(edits.path)", prompt: brighter, seed: 3, id: bright}
+        methods:
+          - source
+          - per-frame
+          - {method: "frames:\(smoothed.path)", label: smoothed}
+          - {method: "frames:\(broken.path)", label: broken}
+        \(extraMethods)
+        profiles:
+          quick: {datasets: [tiny/c0], resolution: 48}
+        """
+    }
+
+    func writeExperiment(_ text: String, name: String = "tiny.yaml") throws -> URL {
+        let url = root.appendingPathComponent(name)
+        try Data(text.utf8).write(to: url)
+        return url
+    }
+
+    func options(results: String, cache: String, jobs: Int = 1, shard: (index: Int, count: Int)? = nil) -> RunOptions {
+        RunOptions(outputDirectory: root.appendingPathComponent(results), cacheRoot: root.appendingPathComponent(cache),
+                   dataRoot: dataRoot, manifests: root.appendingPathComponent("no-manifests"), jobs: jobs, shard: shard)
+    }
+
+    func config() throws -> ExperimentConfig {
+        try Experiment.load(try writeExperiment(yaml())).resolve(profile: "quick")
+    }
+
+    func text(_ path: String) throws -> String {
+        try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+    }
+}
+
+final class HarnessRunTests: XCTestCase {
+    func testRunWritesEveryOutputAndRecordsTheFailingCell() throws {
+        let t = try TinyExperiment()
+        let summary = try Runner(config: try t.config(), options: t.options(results: "R", cache: "C")).run()
+        XCTAssertEqual(summary.cells.count, 4)
+        let rows = try ResultTables.readRows(t.root.appendingPathComponent("R/rows.csv"))
+        XCTAssertEqual(rows.count, 3 * 5, "three working methods × five metrics")
+        XCTAssertEqual(try t.text("R/rows.csv").split(separator: "\n").first, "clip,edit,method,metric,value")
+        func value(_ method: String, _ metric: String) -> Double? {
+            rows.first { $0.method == method && $0.metric == metric }?.value
+        }
+        // The flickering per-frame edits are less consistent than the source and than the smoothed output.
+        XCTAssertGreaterThan(try XCTUnwrap(value("per-frame", "warp_error")), 2 * (try XCTUnwrap(value("source", "warp_error"))))
+        XCTAssertLessThan(try XCTUnwrap(value("smoothed", "warp_error")), try XCTUnwrap(value("per-frame", "warp_error")))
+        XCTAssertEqual(value("per-frame", "edit_psnr"), ImageQuality.identicalPSNR)
+        XCTAssertEqual(value("source", "psnr"), ImageQuality.identicalPSNR)
+        let failures = try t.text("R/failures.csv")
+        XCTAssertTrue(failures.contains("broken,method"), failures)
+        XCTAssertTrue(failures.contains("holds 1 frames but the clip has 8"), failures)
+        let perFrame = try ResultTables.readPerFrame(t.root.appendingPathComponent("R/per_frame.csv"))
+        XCTAssertEqual(perFrame.filter { $0.method == "source" && $0.metric == "warp_error" }.map(\.frame), Array(1..<8))
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: t.root.appendingPathComponent("R/full_info.json"))) as! [String: Any]
+        XCTAssertEqual(info["failedCells"] as? Int, 1)
+        XCTAssertNotNil((info["metricVariants"] as? [String: String])?["warp_error"])
+        XCTAssertNotNil((info["stageSeconds"] as? [String: Double])?["flow"])
+        let table = try t.text("R/tables/main.md")
+        XCTAssertTrue(table.contains("warp_error ↓"))
+        XCTAssertTrue(table.contains("**"), "best cells in bold")
+        XCTAssertTrue(table.contains("1 cell(s) failed"))
+        XCTAssertTrue(try t.text("R/tables/main.tex").contains("\\toprule"))
+        for figure in ["warp_error_per_frame.png", "warp_error_per_frame.svg", "bars_flicker.png", "tradeoff.png", "strip_tiny-c0__bright.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: t.root.appendingPathComponent("R/figures/\(figure)").path), figure)
+        }
+        // A second run computes nothing: every stage comes from the cache.
+        let again = try Runner(config: try t.config(), options: t.options(results: "R2", cache: "C")).run()
+        XCTAssertEqual(again.stageComputed.values.reduce(0, +), 0, "\(again.stageComputed)")
+        XCTAssertEqual(try t.text("R2/rows.csv"), try t.text("R/rows.csv"))
+    }
+
+    func testInterruptedRunsResumeToTheSameRows() throws {
+        let t = try TinyExperiment()
+        try Runner(config: try t.config(), options: t.options(results: "A", cache: "CA")).run()
+        // What kill -9 leaves behind: some stages complete, others missing, a half-written entry.
+        let fm = FileManager.default
+        try fm.copyItem(at: t.root.appendingPathComponent("CA"), to: t.root.appendingPathComponent("CB"))
+        let cb = t.root.appendingPathComponent("CB")
+        try fm.removeItem(at: cb.appendingPathComponent("metrics"))
+        let methods = try fm.contentsOfDirectory(at: cb.appendingPathComponent("method"), includingPropertiesForKeys: nil)
+        try fm.removeItem(at: methods[0])
+        try fm.createDirectory(at: cb.appendingPathComponent("method/.deadbeef.partial-1"), withIntermediateDirectories: true)
+        try Data("half".utf8).write(to: cb.appendingPathComponent("method/.deadbeef.partial-1/000000.png"))
+        try Runner(config: try t.config(), options: t.options(results: "B", cache: "CB")).run()
+        XCTAssertEqual(try t.text("B/rows.csv"), try t.text("A/rows.csv"))
+        XCTAssertEqual(try t.text("B/per_frame.csv"), try t.text("A/per_frame.csv"))
+
+        // A real SIGKILL of the command part-way, then a rerun.
+        let experiment = try t.writeExperiment(t.yaml())
+        let arguments = ["run", experiment.path, "--results", t.root.appendingPathComponent("K").path,
+                         "--cache", t.root.appendingPathComponent("CK").path, "--data-root", t.dataRoot.url.path,
+                         "--manifests", t.root.appendingPathComponent("none").path]
+        let p = Process()
+        p.executableURL = TinyExperiment.executable
+        p.arguments = arguments
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        Thread.sleep(forTimeInterval: 0.6)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let q = Process()
+        q.executableURL = TinyExperiment.executable
+        q.arguments = arguments
+        q.standardError = FileHandle.nullDevice
+        q.standardOutput = FileHandle.nullDevice
+        try q.run()
+        q.waitUntilExit()
+        XCTAssertEqual(q.terminationStatus, 0)
+        XCTAssertEqual(try t.text("K/tiny/rows.csv"), try t.text("A/rows.csv"))
+    }
+
+    func testTwoShardsMergedEqualOneRun() throws {
+        let t = try TinyExperiment()
+        try Runner(config: try t.config(), options: t.options(results: "A", cache: "CA")).run()
+        for i in 0..<2 {
+            try Runner(config: try t.config(), options: t.options(results: "S", cache: "CS\(i)", shard: (i, 2))).run()
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: t.root.appendingPathComponent("S/rows.csv").path))
+        try ShardFile.merge(directory: t.root.appendingPathComponent("S"), cache: nil)
+        XCTAssertEqual(try t.text("S/rows.csv"), try t.text("A/rows.csv"))
+        XCTAssertEqual(try t.text("S/per_frame.csv"), try t.text("A/per_frame.csv"))
+        XCTAssertEqual(try t.text("S/tables/main.md"), try t.text("A/tables/main.md"))
+        // A missing shard is an error naming what is there.
+        try FileManager.default.removeItem(at: t.root.appendingPathComponent("S/shards/1-of-2.json"))
+        XCTAssertThrowsError(try ShardFile.merge(directory: t.root.appendingPathComponent("S"), cache: nil)) {
+            XCTAssertTrue("\($0)".contains("0-of-2"), "\($0)")
+        }
+    }
+
+    func testReportRecreatesTablesByteForByte() throws {
+        let t = try TinyExperiment()
+        try Runner(config: try t.config(), options: t.options(results: "R", cache: "C", jobs: 2)).run()
+        let names = ["main.md", "main.csv", "main.tex"]
+        let before = try names.map { try t.text("R/tables/\($0)") }
+        try FileManager.default.removeItem(at: t.root.appendingPathComponent("R/tables"))
+        try FileManager.default.removeItem(at: t.root.appendingPathComponent("R/figures"))
+        try ReportGenerator(directory: t.root.appendingPathComponent("R")).generate()
+        XCTAssertEqual(try names.map { try t.text("R/tables/\($0)") }, before)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: t.root.appendingPathComponent("R/figures/bars_warp_error.svg").path))
+        XCTAssertThrowsError(try ReportGenerator(directory: t.root.appendingPathComponent("nothing")).generate()) {
+            XCTAssertTrue("\($0)".contains("rows.csv"))
+        }
+    }
+}
+
+final class HarnessInputTests: XCTestCase {
+    func testBadExperimentsGiveMessagesNamingTheProblem() throws {
+        let t = try TinyExperiment()
+        func expectError(_ yaml: String, _ fragment: String, line: UInt = #line) throws {
+            let url = try t.writeExperiment(yaml, name: "bad.yaml")
+            XCTAssertThrowsError(try Runner(config: try Experiment.load(url).resolve(profile: "quick"),
+                                            options: t.options(results: "X", cache: "CX")).run(), line: line) { error in
+                XCTAssertTrue("\(error)".contains(fragment), "\(error)", line: line)
+            }
+        }
+        try expectError("name: [oops\n", "not valid YAML")
+        try expectError(t.yaml().replacingOccurrences(of: "description:", with: "descripton:"), "descripton")
+        try expectError(t.yaml(metrics: "[warp_error, fvd]"), "unknown metric 'fvd'")
+        try expectError(t.yaml(extraMethods: "  - raft-consistency"), "unknown method 'raft-consistency'")
+        try expectError(t.yaml().replacingOccurrences(of: "tiny/c0", with: "nowhere/c0"), "nowhere/c0")
+        try expectError(t.yaml().replacingOccurrences(of: "[tiny/c0]", with: "[nowhere]"), "unknown dataset 'nowhere'")
+        try expectError(t.yaml().replacingOccurrences(of: "frames:\(t.edits.path)", with: "paintbrush"), "unknown editing tool 'paintbrush'")
+        try expectError(t.yaml().replacingOccurrences(of: "seed: 3", with: "seed: three"), "edits[0].seed")
+        let url = try t.writeExperiment(t.yaml(), name: "ok.yaml")
+        XCTAssertThrowsError(try Experiment.load(url).resolve(profile: "huge")) { XCTAssertTrue("\($0)".contains("quick")) }
+    }
+
+    func testMethodCatalogChecksSettings() throws {
+        XCTAssertThrowsError(try MethodCatalog.reference.make("source", settings: ["strength": "2"])) {
+            XCTAssertTrue("\($0)".contains("no setting 'strength'"))
+        }
+        XCTAssertEqual(try MethodCatalog.reference.make("per-frame").id, "per-frame")
+        XCTAssertEqual(try MethodCatalog.reference.make("frames:/tmp/x").id, "frames:/tmp/x")
+    }
+}
