@@ -114,8 +114,9 @@ public struct ExternalFramesTool: EditingTool {
 
 /// The editing tools selectable by id. `frames:DIR` names a folder of externally edited frames.
 public enum EditingTools {
-    /// Built-in tools by id (the instruction editor and the relighting tool register here).
-    public static let builtIn: [String: any EditingTool] = [:]
+    /// Built-in tools by id: the tools listed in ``builtInEditingTools`` (BuiltInTools.swift).
+    public static let builtIn: [String: any EditingTool] = Dictionary(
+        uniqueKeysWithValues: builtInEditingTools.map { ($0.id, $0) })
 
     public static func named(_ id: String) throws -> any EditingTool {
         if id.hasPrefix("frames:") { return ExternalFramesTool(directory: URL(fileURLWithPath: String(id.dropFirst(7)))) }
