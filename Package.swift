@@ -54,6 +54,8 @@ let package = Package(
             swiftSettings: numericSettings),
         .target(name: "Editing", dependencies: ["Imaging", "Face", "PortraitData", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Methods", dependencies: ["Imaging", "PortraitData", "Editing"], swiftSettings: numericSettings),
+        .target(name: "Baselines", dependencies: ["Imaging", "Methods"], path: "Baselines", exclude: ["README.md"],
+                swiftSettings: numericSettings),
         .target(
             name: "Harness",
             dependencies: [
@@ -65,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "FYMBenchCLI",
             dependencies: [
-                "Parallelism", "Tensor", "NN", "Imaging", "Face", "Flow", "Metrics", "Hashing", "PortraitData", "Editing", "Methods", "Harness", "EngineBenchmark",
+                "Parallelism", "Tensor", "NN", "Imaging", "Face", "Flow", "Metrics", "Hashing", "PortraitData", "Editing", "Methods", "Baselines", "Harness", "EngineBenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
@@ -77,7 +79,8 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Flow", "Imaging", "Face"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "PortraitDataTests", dependencies: ["PortraitData", "Imaging", "Face", "Hashing"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Methods", "Editing", "PortraitData", "Metrics", "Imaging"]),
+        .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Methods", "Editing", "PortraitData", "Imaging"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines"]),
         // Runs the built `fym-bench` executable (built by `swift build --build-tests`).
         .testTarget(name: "CLITests", dependencies: ["FYMBenchCLI"]),
     ]

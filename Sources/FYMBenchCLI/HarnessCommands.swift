@@ -1,4 +1,5 @@
 import ArgumentParser
+import Baselines
 import Editing
 import Face
 import Foundation
@@ -8,7 +9,7 @@ import Metrics
 import PortraitData
 
 /// The methods every command knows: the reference methods, then FYM and the baselines as they land.
-let standardCatalog = MethodCatalog.reference
+let standardCatalog = MethodCatalog.reference.adding(Baselines.catalog)
 
 /// Options shared by the run commands.
 struct RunLocations: ParsableArguments {
