@@ -58,6 +58,11 @@ public protocol EditingTool: Sendable {
               request: EditRequest) throws -> EditResult
 }
 
+extension EditingTool {
+    /// The prompts the tool understands, for `fym-bench edit --list` (empty: free-form or none).
+    public var knownPrompts: [String] { [] }
+}
+
 /// Errors of editing tools; each names what is wrong and the fix.
 public enum EditError: Error, CustomStringConvertible, Equatable {
     case unknownTool(String, known: [String])
