@@ -124,12 +124,17 @@ struct ReproduceCommand: ParsableCommand {
         let files = try FileManager.default.contentsOfDirectory(at: URL(fileURLWithPath: experiments), includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "yaml" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
         guard !files.isEmpty else { throw ValidationError("no experiments (*.yaml) in \(experiments)") }
+        var sections: [ResultsReadme.Section] = []
         for file in files {
             let config = try Experiment.load(file).resolve(profile: profile)
             let start = monotonicSeconds()
             let summary = try Runner(config: config, options: locations.options(experiment: config.name, jobs: jobs, shard: nil)).run()
-            logLine(String(format: "%@: %d cells in %.1f s", config.name, summary.cells.count, monotonicSeconds() - start))
+            let seconds = monotonicSeconds() - start
+            logLine(String(format: "%@: %d cells in %.1f s", config.name, summary.cells.count, seconds))
+            sections.append(ResultsReadme.Section(config: config, summary: summary, seconds: seconds))
         }
+        let readme = ResultsReadme(profile: profile, sections: sections, resultsDirectory: URL(fileURLWithPath: locations.results))
+        try readme.write()
     }
 }
 
