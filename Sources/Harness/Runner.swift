@@ -92,6 +92,7 @@ public final class Runner: @unchecked Sendable {
     private var stageSeconds: [String: Double] = [:]
     private var stageComputed: [String: Int] = [:]
     private var stageCached: [String: Int] = [:]
+    private var landmarkStages: [String: () throws -> [LandmarkSet?]] = [:]
 
     public init(config: ExperimentConfig, options: RunOptions) {
         self.config = config
@@ -371,6 +372,7 @@ public final class Runner: @unchecked Sendable {
         let cached = cache.exists("metrics", key)
         return try timed("metrics", cached: cached) {
             if !cached {
+                let sourceLandmarks = try landmarker.map { try sourceLandmarkStage(source, landmarker: $0, modelHash: landmarkHash) }
                 let estimator = try FlowMethods.named(config.flow)
                 let n = source.frames.count, w = config.resolution
                 let dir = flows.directory
@@ -381,12 +383,34 @@ public final class Runner: @unchecked Sendable {
                     precomputedSourceFlow: { a, b in
                         guard a < n, b < n else { return nil }
                         return try? FlowField.readRaw(dir.appendingPathComponent("\(a)-\(b).f32"), width: w, height: w)
-                    })
+                    }, sourceLandmarks: sourceLandmarks)
                 let results = try config.metrics.map { try MetricRegistry.metric($0).evaluate(context) }
                 try cache.store("metrics", key) { tmp in try ArtifactCache.writeJSON(results, to: tmp.appendingPathComponent("metrics.json")) }
             }
             return try ArtifactCache.readJSON([MetricResult].self, from: cache.directory("metrics", key).appendingPathComponent("metrics.json"))
         }
+    }
+
+    /// dlib-68 landmarks of the source frames for the LMD metrics, detected once per clip.
+    func sourceLandmarkStage(_ source: SourceStage, landmarker: FaceLandmarker, modelHash: String) throws -> [LandmarkSet?] {
+        let key = ArtifactCache.key("source-landmarks", ["source": source.key, "model": modelHash, "policy": LandmarkPolicy.detectEachFrame.rawValue])
+        return try lock.withLock { () -> (() throws -> [LandmarkSet?]) in
+            // One computation per clip even when cells of the clip run concurrently.
+            if let pending = landmarkStages[key] { return pending }
+            let once = OnceValue { [self] in
+                let cached = cache.exists("source-landmarks", key)
+                return try timed("source-landmarks", cached: cached) {
+                    if !cached {
+                        let context = try MetricContext(output: source.frames, source: source.frames, landmarker: landmarker)
+                        let found = context.detectSourceLandmarks()
+                        try cache.store("source-landmarks", key) { tmp in try ArtifactCache.writeJSON(found, to: tmp.appendingPathComponent("landmarks.json")) }
+                    }
+                    return try ArtifactCache.readJSON([LandmarkSet?].self, from: cache.directory("source-landmarks", key).appendingPathComponent("landmarks.json"))
+                }
+            }
+            landmarkStages[key] = once.get
+            return once.get
+        }()
     }
 
     // MARK: - Run
@@ -485,6 +509,20 @@ public final class Runner: @unchecked Sendable {
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while let i = next.take(below: count) { body(i) }
         }
+    }
+}
+
+/// A value computed once on first use, thread-safely; later callers wait for it.
+final class OnceValue<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<T, Error>?
+    private let body: () throws -> T
+    init(_ body: @escaping () throws -> T) { self.body = body }
+    func get() throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        if result == nil { result = Result { try body() } }
+        return try result!.get()
     }
 }
 

@@ -113,24 +113,40 @@ public enum ImageQuality {
         return k < n ? k : period - 1 - k
     }
 
-    /// Separable Gaussian filter with scipy.ndimage 'reflect' borders.
+    /// Separable Gaussian filter with scipy.ndimage 'reflect' borders (index tables for the
+    /// padded borders; the vertical pass runs along rows so it vectorises).
     static func gaussianFilter(_ src: [Double], _ w: Int, _ h: Int) -> [Double] {
-        let taps = gaussianTaps, radius = taps.count / 2
+        let radius = 5
+        let xIndex = (-radius..<(w + radius)).map { reflect($0, w) }
+        let yIndex = (-radius..<(h + radius)).map { reflect($0, h) }
         var tmp = [Double](repeating: 0, count: w * h)
-        for y in 0..<h {
-            let row = y * w
-            for x in 0..<w {
-                var s = 0.0
-                for t in 0..<taps.count { s += taps[t] * src[row + reflect(x + t - radius, w)] }
-                tmp[row + x] = s
-            }
-        }
         var out = [Double](repeating: 0, count: w * h)
-        for y in 0..<h {
-            for x in 0..<w {
-                var s = 0.0
-                for t in 0..<taps.count { s += taps[t] * tmp[reflect(y + t - radius, h) * w + x] }
-                out[y * w + x] = s
+        gaussianTaps.withUnsafeBufferPointer { taps in
+            src.withUnsafeBufferPointer { s in
+                tmp.withUnsafeMutableBufferPointer { t in
+                    xIndex.withUnsafeBufferPointer { xi in
+                        for y in 0..<h {
+                            let row = y * w
+                            for x in 0..<w {
+                                var acc = 0.0
+                                for k in 0..<taps.count { acc += taps[k] * s[row + xi[x + k]] }
+                                t[row + x] = acc
+                            }
+                        }
+                    }
+                }
+                out.withUnsafeMutableBufferPointer { o in
+                    tmp.withUnsafeBufferPointer { t in
+                        for y in 0..<h {
+                            let dst = y * w
+                            for k in 0..<taps.count {
+                                let weight = taps[k]
+                                let srcRow = yIndex[y + k] * w
+                                for x in 0..<w { o[dst + x] += weight * t[srcRow + x] }
+                            }
+                        }
+                    }
+                }
             }
         }
         return out

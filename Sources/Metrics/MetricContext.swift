@@ -38,7 +38,8 @@ public final class MetricContext: @unchecked Sendable {
                 prompt: String? = nil, flowEstimator: any OpticalFlowEstimator = DISOpticalFlow(preset: .medium),
                 occlusionTest: OcclusionTest = OcclusionTest(), landmarker: FaceLandmarker? = nil,
                 landmarkerUnavailableReason: String? = nil, landmarkPolicy: LandmarkPolicy = .detectEachFrame,
-                precomputedSourceFlow: (@Sendable (Int, Int) -> FlowField?)? = nil) throws {
+                precomputedSourceFlow: (@Sendable (Int, Int) -> FlowField?)? = nil,
+                sourceLandmarks: [LandmarkSet?]? = nil) throws {
         guard let first = output.first else { throw MetricError.emptyClip }
         let size = "\(first.width)x\(first.height)"
         func check(_ frames: [Image]?, _ what: String) throws -> [Image]? {
@@ -62,6 +63,12 @@ public final class MetricContext: @unchecked Sendable {
         self.landmarkerUnavailableReason = landmarkerUnavailableReason
         self.landmarkPolicy = landmarkPolicy
         self.precomputedSourceFlow = precomputedSourceFlow
+        if let sourceLandmarks {
+            guard sourceLandmarks.count == output.count else {
+                throw MetricError.frameCountMismatch(what: "source landmarks", expected: output.count, got: sourceLandmarks.count)
+            }
+            for (i, l) in sourceLandmarks.enumerated() { faces[FaceKey(sequence: .source, index: i)] = .some(l) }
+        }
     }
 
     public var frameCount: Int { output.count }
@@ -118,6 +125,12 @@ public final class MetricContext: @unchecked Sendable {
         return mask
     }
 
+    /// Detects the source frames' landmarks (all frames, in parallel) — what the harness caches per clip.
+    public func detectSourceLandmarks() -> [LandmarkSet?] {
+        DispatchQueue.concurrentPerform(iterations: frameCount) { _ = landmarks(.source, $0) }
+        return (0..<frameCount).map { landmarks(.source, $0) }
+    }
+
     /// Landmarks of frame `index` of a sequence (nil when no face is found).
     public func landmarks(_ sequence: Sequence, _ index: Int) -> LandmarkSet? {
         let key = FaceKey(sequence: sequence, index: index)
@@ -142,8 +155,10 @@ public final class MetricContext: @unchecked Sendable {
 }
 
 /// 68 landmark positions in pixels of the evaluated frame.
-public struct LandmarkSet: Sendable, Equatable {
+public struct LandmarkSet: Sendable, Equatable, Codable {
     public var points: [SIMD2<Double>]
+
+    public init(points: [SIMD2<Double>]) { self.points = points }
 }
 
 /// How the LMD metrics find the face in output frames.
