@@ -79,6 +79,7 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Flow", "Imaging", "Face"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "PortraitDataTests", dependencies: ["PortraitData", "Imaging", "Face", "Hashing"]),
+        .testTarget(name: "EditingTests", dependencies: ["Editing", "Imaging", "Face", "PortraitData", "Metrics", "Flow"]),
         .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Methods", "Editing", "PortraitData", "Imaging"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines"]),
         // Runs the built `fym-bench` executable (built by `swift build --build-tests`).

@@ -1,4 +1,5 @@
 import Foundation
 
-/// The editing tools built into the suite, selectable by id in experiments and on the command line.
-let builtInEditingTools: [any EditingTool] = []
+/// The editing tools built into the suite, selectable by id in experiments and on the command line:
+/// the instruction editor (`instruct`) and the relighting tool (`relight`).
+let builtInEditingTools: [any EditingTool] = [InstructionEditor(), RelightingTool()]

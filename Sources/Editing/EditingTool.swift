@@ -56,10 +56,11 @@ public protocol EditingTool: Sendable {
     var settings: [String: String] { get }
     func edit(frames: [Image], clip: ClipMetadata, landmarks: [[SIMD2<Double>]?], masks: [Image],
               request: EditRequest) throws -> EditResult
+    /// The prompts the tool understands, for `fym-bench edit --list` (empty: free-form or none).
+    var knownPrompts: [String] { get }
 }
 
 extension EditingTool {
-    /// The prompts the tool understands, for `fym-bench edit --list` (empty: free-form or none).
     public var knownPrompts: [String] { [] }
 }
 
