@@ -6,10 +6,11 @@ BIN      := .build/release/fym-bench
 
 .PHONY: demo test deps build bench clean
 
+# The main job: prepare the embedded datasets, run every experiment's quick profile into Results/.
 demo: build
+	$(BIN) datasets prepare synthetic-quick
 	$(BIN) datasets prepare carphone
-	$(BIN) datasets show carphone/carphone --out Results/carphone-contact-sheet.png
-	$(BIN) bench engine
+	$(BIN) reproduce --profile quick --jobs 2
 
 test: deps
 	$(SWIFT) build -c release --build-tests

@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "Flow", targets: ["Flow"]),
         .library(name: "Metrics", targets: ["Metrics"]),
         .library(name: "PortraitData", targets: ["PortraitData"]),
+        .library(name: "Head", targets: ["Head"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,10 +45,11 @@ let package = Package(
         .target(name: "Flow", dependencies: ["Imaging", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Metrics", dependencies: ["Imaging", "Face", "Flow", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Hashing"),
+        .target(name: "Head", dependencies: ["Imaging", "Flow", "Parallelism"], swiftSettings: numericSettings),
         .target(
             name: "PortraitData",
             dependencies: [
-                "Imaging", "Face", "Flow", "Hashing", "Parallelism",
+                "Imaging", "Face", "Flow", "Head", "Hashing", "Parallelism",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
@@ -67,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "FYMBenchCLI",
             dependencies: [
-                "Parallelism", "Tensor", "NN", "Imaging", "Face", "Flow", "Metrics", "Hashing", "PortraitData", "Editing", "Methods", "Baselines", "Harness", "EngineBenchmark",
+                "Parallelism", "Tensor", "NN", "Imaging", "Face", "Flow", "Metrics", "Hashing", "Head", "PortraitData", "Editing", "Methods", "Baselines", "Harness", "EngineBenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
@@ -78,7 +80,8 @@ let package = Package(
         .testTarget(name: "FlowTests", dependencies: ["Flow", "Imaging"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Flow", "Imaging", "Face"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
-        .testTarget(name: "PortraitDataTests", dependencies: ["PortraitData", "Imaging", "Face", "Hashing"]),
+        .testTarget(name: "HeadTests", dependencies: ["Head", "Imaging", "Face", "Flow"]),
+        .testTarget(name: "PortraitDataTests", dependencies: ["PortraitData", "Imaging", "Face", "Hashing", "Head", "Flow"]),
         .testTarget(name: "EditingTests", dependencies: ["Editing", "Imaging", "Face", "PortraitData", "Metrics", "Flow"]),
         .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Methods", "Editing", "PortraitData", "Imaging"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines"]),
