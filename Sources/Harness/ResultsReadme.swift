@@ -57,7 +57,8 @@ public struct ResultsReadme {
             let main = ["warp_error_per_frame.png", "tradeoff.png", "bars_warp_error.png", "bars_edit_psnr.png"].filter(figures.contains)
             for f in main { text += "![\(f)](\(name)/figures/\(f))\n\n" }
             if let strip = figures.first(where: { $0.hasPrefix("strip_") }) {
-                text += "Qualitative strip (methods × time): ![\(strip)](\(name)/figures/\(strip))\n\n"
+                let methods = s.config.methods.map(\.label).joined(separator: ", ")
+                text += "Qualitative strip — rows: \(methods); columns: six frames evenly spaced in time:\n\n![\(strip)](\(name)/figures/\(strip))\n\n"
             }
             text += "All figures: `\(name)/figures/`; tables in Markdown, CSV and LaTeX: `\(name)/tables/`.\n"
         }
