@@ -40,11 +40,16 @@ public struct EditRequest: Sendable {
     public var seed: UInt64
     /// Tool-specific settings from the experiment (e.g. "consistency": "0").
     public var settings: [String: String]
+    /// Per-frame camera-space normal maps, (n + 1) / 2 in OpenCV axes, when the clip has them
+    /// (ground truth of synthetic clips, avatar renders): tools that shade use them instead of
+    /// estimating normals.
+    public var normals: [Image]?
 
-    public init(prompt: String, seed: UInt64, settings: [String: String] = [:]) {
+    public init(prompt: String, seed: UInt64, settings: [String: String] = [:], normals: [Image]? = nil) {
         self.prompt = prompt
         self.seed = seed
         self.settings = settings
+        self.normals = normals
     }
 }
 

@@ -138,7 +138,7 @@ public struct RelightingTool: EditingTool {
 
     public func edit(frames: [Image], clip: ClipMetadata, landmarks: [[SIMD2<Double>]?], masks: [Image],
                      request: EditRequest) throws -> EditResult {
-        try relight(frames: frames, clip: clip, landmarks: landmarks, masks: masks, normals: nil, request: request)
+        try relight(frames: frames, clip: clip, landmarks: landmarks, masks: masks, normals: request.normals, request: request)
     }
 
     /// Relights with given per-frame normal maps when `normals` is not nil: 3-channel images

@@ -47,10 +47,11 @@ struct EditCommand: ParsableCommand {
             loaded.landmarks = Array(loaded.landmarks.prefix(maxFrames))
             loaded.masks = Array(loaded.masks.prefix(maxFrames))
         }
+        let normals = try ClipStore.groundTruthNormals(dir, frames: loaded.frameCount)
         let editor = try EditingTools.named(tool)
         let start = monotonicSeconds()
         let result = try editor.edit(frames: loaded.frames, clip: loaded.metadata, landmarks: loaded.landmarks, masks: loaded.masks,
-                                     request: EditRequest(prompt: prompt!, seed: seed, settings: ["consistency": String(consistency)]))
+                                     request: EditRequest(prompt: prompt!, seed: seed, settings: ["consistency": String(consistency)], normals: normals))
         let seconds = monotonicSeconds() - start
         let outDir = URL(fileURLWithPath: out!)
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)

@@ -181,6 +181,8 @@ public final class Runner: @unchecked Sendable {
 
     struct SourceStage {
         var key: String
+        /// Camera-space normal maps when the clip has them (synthetic ground truth), for shading edits.
+        var normals: [Image]?
         var frames: [Image]
         var landmarks: [[SIMD2<Double>]?]
         var masks: [Image]
@@ -198,7 +200,7 @@ public final class Runner: @unchecked Sendable {
             h.update(try Data(contentsOf: ClipStore.framePath(dir, "masks", i, "png")))
         }
         let clipHash = h.finalize().map { String(format: "%02x", $0) }.joined()
-        let key = ArtifactCache.key("source", ["clip": clipHash, "frames": "\(config.frames ?? 0)",
+        let key = ArtifactCache.key("source", ["clip": clipHash, "normals": "v1", "frames": "\(config.frames ?? 0)",
                                                "resolution": "\(config.resolution)", "source_frames": config.sourceFrames])
         let cached = cache.exists("source", key)
         return try timed("source", cached: cached) {
@@ -212,10 +214,19 @@ public final class Runner: @unchecked Sendable {
                 clip.masks = clip.masks.prefix(n).map { $0.width == r && $0.height == r ? $0 : $0.resized(width: r, height: r, filter: .bilinear).clamped() }
                 clip.landmarks = clip.landmarks.prefix(n).map { $0?.map { SIMD2(($0.x + 0.5) * scaleX - 0.5, ($0.y + 0.5) * scaleY - 0.5) } }
                 clip.metadata.notes.append("evaluation copy: \(n) frames at \(r)x\(r)")
-                try cache.store("source", key) { tmp in try ClipStore.write(clip, to: tmp.appendingPathComponent("clip")) }
+                let normals = try ClipStore.groundTruthNormals(dir, frames: n)?.map {
+                    $0.width == r && $0.height == r ? $0 : $0.resized(width: r, height: r, filter: .nearest)
+                }
+                try cache.store("source", key) { tmp in
+                    try ClipStore.write(clip, to: tmp.appendingPathComponent("clip"))
+                    if let normals { try ArtifactCache.writeFrames(normals, to: tmp, name: "normals") }
+                }
             }
-            let clip = try ClipStore.read(cache.directory("source", key).appendingPathComponent("clip"))
-            return SourceStage(key: key, frames: clip.frames, landmarks: clip.landmarks, masks: clip.masks, metadata: clip.metadata)
+            let entry = cache.directory("source", key)
+            let clip = try ClipStore.read(entry.appendingPathComponent("clip"))
+            let normals = FileManager.default.fileExists(atPath: entry.appendingPathComponent("normals").path)
+                ? try ArtifactCache.readFrames(from: entry, name: "normals") : nil
+            return SourceStage(key: key, normals: normals, frames: clip.frames, landmarks: clip.landmarks, masks: clip.masks, metadata: clip.metadata)
         }
     }
 
@@ -253,7 +264,8 @@ public final class Runner: @unchecked Sendable {
         return try timed("edit", cached: cached) {
             if !cached {
                 let result = try tool.edit(frames: source.frames, clip: source.metadata, landmarks: source.landmarks,
-                                           masks: source.masks, request: EditRequest(prompt: spec.prompt, seed: spec.seed, settings: spec.settings))
+                                           masks: source.masks, request: EditRequest(prompt: spec.prompt, seed: spec.seed, settings: spec.settings,
+                                                                                     normals: source.normals))
                 guard result.frames.count == source.frames.count else {
                     throw EditError.frameCount(path: spec.tool, expected: source.frames.count, got: result.frames.count)
                 }

@@ -266,6 +266,13 @@ public enum ClipStore {
         return metadata
     }
 
+    /// Ground-truth normal maps ((n + 1) / 2, camera space) of a synthetic clip, when present.
+    public static func groundTruthNormals(_ directory: URL, frames: Int) throws -> [Image]? {
+        let first = framePath(directory.appendingPathComponent("ground_truth"), "normals", 0, "png")
+        guard FileManager.default.fileExists(atPath: first.path) else { return nil }
+        return try (0..<frames).map { try Image.readPNG(framePath(directory.appendingPathComponent("ground_truth"), "normals", $0, "png")).converted(toChannels: 3) }
+    }
+
     /// Ground-truth flow t → t+1 of a synthetic clip, when present.
     public static func groundTruthFlow(_ directory: URL, from t: Int, width: Int, height: Int) throws -> FlowField? {
         let url = framePath(directory.appendingPathComponent("ground_truth"), "flow", t, "f32")
