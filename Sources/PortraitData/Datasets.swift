@@ -147,7 +147,13 @@ public struct DatasetPreparer: Sendable {
         let clip = try PortraitPreparation(resolution: manifest.resolution)
             .prepare(frames: frames, landmarker: landmarker, metadata: metadata, log: log)
         let dir = root.clipDirectory(dataset: manifest.name, clip: spec.clip)
-        try ClipStore.write(clip, to: dir)
+        // Head tracking (identity, per-frame expression and pose) rides along in the clip.
+        let track = try HeadTracking.track(clip: clip)
+        try ClipStore.write(clip, to: dir) { staging in
+            try ClipStore.writeJSON(track, to: staging.appendingPathComponent("tracking.json"))
+        }
+        log(String(format: "head tracking: mean landmark reprojection error %.2f %% of the inter-ocular distance (outer eye corners), %.1f s",
+                   100 * (track.meanErrorIOD ?? .nan), track.seconds))
         log("wrote \(dir.path)")
         return dir
     }
