@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 // FYM-Bench: a reproducible CPU benchmark suite for temporally consistent portrait video editing.
 // Module graph (imports point one way): fym-bench → EngineBenchmark → NN → Tensor → COpenBLAS;
-// fym-bench → Metrics → {Face, Flow} → Imaging → CPNG; Tensor, Imaging and Face → Parallelism. See README.md and ../shared/DESIGN.md §2.
+// fym-bench → Harness → {Baselines → Methods → Editing → PortraitData → {Head, Face, Flow, Hashing}, Metrics → {Face, Flow}}
+// → Imaging → CPNG; the numeric modules → Parallelism. See README.md and ../shared/DESIGN.md §2.
 import PackageDescription
 
 /// Release builds drop exclusivity checks in the numeric modules (hot loops run over unsafe
