@@ -14,7 +14,7 @@ demo: build
 
 test: deps
 	$(SWIFT) build -c release --build-tests
-	$(SWIFT) test -c release --skip-build --disable-swift-testing
+	$(SWIFT) test -c release --skip-build
 
 build: deps
 	$(SWIFT) build -c release --product fym-bench

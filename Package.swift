@@ -47,6 +47,7 @@ let package = Package(
         .target(name: "Metrics", dependencies: ["Imaging", "Face", "Flow", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Hashing"),
         .target(name: "Head", dependencies: ["Imaging", "Flow", "Parallelism"], swiftSettings: numericSettings),
+        .target(name: "Splatting", dependencies: ["Imaging", "Parallelism"], swiftSettings: numericSettings),
         .target(
             name: "PortraitData",
             dependencies: [
@@ -82,6 +83,7 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Flow", "Imaging", "Face"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "HeadTests", dependencies: ["Head", "Imaging", "Face", "Flow"]),
+        .testTarget(name: "SplattingTests", dependencies: ["Splatting", "Imaging"]),
         .testTarget(name: "PortraitDataTests", dependencies: ["PortraitData", "Imaging", "Face", "Hashing", "Head", "Flow"]),
         .testTarget(name: "EditingTests", dependencies: ["Editing", "Imaging", "Face", "PortraitData", "Metrics", "Flow"]),
         .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Methods", "Editing", "PortraitData", "Imaging"]),
