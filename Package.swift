@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "FYMBenchCLI",
             dependencies: [
-                "Parallelism", "Tensor", "NN", "Imaging", "Face", "Flow", "Metrics", "Hashing", "Head", "PortraitData", "Editing", "Methods", "Baselines", "Harness", "EngineBenchmark",
+                "Parallelism", "Tensor", "NN", "Imaging", "Face", "Flow", "Metrics", "Hashing", "Head", "Splatting", "PortraitData", "Editing", "Methods", "Baselines", "Harness", "EngineBenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),

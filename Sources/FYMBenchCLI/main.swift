@@ -37,7 +37,7 @@ struct Version: ParsableCommand {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print measured figures.", subcommands: [Engine.self, Ops.self, FaceBench.self, FlowBench.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print measured figures.", subcommands: [Engine.self, Ops.self, FaceBench.self, FlowBench.self, SplatBench.self])
 
     struct Ops: ParsableCommand {
         static let configuration = CommandConfiguration(
