@@ -64,7 +64,6 @@ let package = Package(
             name: "Harness",
             dependencies: [
                 "Imaging", "Face", "Flow", "Metrics", "PortraitData", "Editing", "Methods", "Hashing", "Parallelism",
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: numericSettings),
         .target(name: "EngineBenchmark", dependencies: ["Tensor", "NN"], swiftSettings: numericSettings),

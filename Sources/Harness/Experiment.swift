@@ -1,25 +1,12 @@
 import Foundation
-import Yams
+import PortraitData
 
-/// Errors in experiment files; each names the file and the key path and says how to fix it.
+/// Errors about an experiment's profiles (file and key errors are ``ConfigFileError``).
 public enum ExperimentError: Error, CustomStringConvertible, Equatable {
-    case unreadable(path: String, reason: String)
-    case notYAML(path: String, reason: String)
-    case missingKey(path: String, key: String)
-    case wrongType(path: String, key: String, expected: String)
-    case invalidValue(path: String, key: String, reason: String)
-    case unknownKey(path: String, key: String, known: [String])
     case unknownProfile(path: String, profile: String, known: [String])
 
     public var description: String {
         switch self {
-        case let .unreadable(path, reason): return "cannot read experiment \(path): \(reason)"
-        case let .notYAML(path, reason): return "experiment \(path) is not valid YAML: \(reason)"
-        case let .missingKey(path, key): return "experiment \(path): missing key '\(key)'"
-        case let .wrongType(path, key, expected): return "experiment \(path): '\(key)' must be \(expected)"
-        case let .invalidValue(path, key, reason): return "experiment \(path): '\(key)' \(reason)"
-        case let .unknownKey(path, key, known):
-            return "experiment \(path): unknown key '\(key)' (allowed here: \(known.joined(separator: ", ")))"
         case let .unknownProfile(path, profile, known):
             return "experiment \(path) has no profile '\(profile)'; its profiles: \(known.joined(separator: ", "))"
         }
@@ -97,37 +84,16 @@ public struct Experiment: Sendable {
     static let profileKeys = ["datasets", "frames", "resolution", "edits", "methods", "metrics", "seed"]
 
     public static func load(_ url: URL) throws -> Experiment {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw ExperimentError.unreadable(path: url.path, reason: error.localizedDescription)
-        }
-        let any: Any?
-        do { any = try Yams.load(yaml: text) } catch { throw ExperimentError.notYAML(path: url.path, reason: "\(error)") }
-        guard let dict = any as? [String: Any] else {
-            throw ExperimentError.wrongType(path: url.path, key: "(top level)", expected: "a mapping")
-        }
-        for key in dict.keys.sorted() where !topKeys.contains(key) {
-            throw ExperimentError.unknownKey(path: url.path, key: key, known: topKeys)
-        }
-        let root = dict.mapValues(AnyYAML.init)
-        guard let name = dict["name"] as? String, !name.isEmpty else {
-            throw dict["name"] == nil ? ExperimentError.missingKey(path: url.path, key: "name")
-                : ExperimentError.wrongType(path: url.path, key: "name", expected: "a string")
-        }
+        let r = try ConfigReader.load(document: "experiment", url: url)
+        try r.onlyKeys(topKeys)
+        let name = try r.string("name")
         var profiles: [String] = []
-        if let p = dict["profiles"] {
-            guard let pd = p as? [String: Any] else { throw ExperimentError.wrongType(path: url.path, key: "profiles", expected: "a mapping of profile names") }
-            for (profile, body) in pd {
-                guard let b = body as? [String: Any] else {
-                    throw ExperimentError.wrongType(path: url.path, key: "profiles.\(profile)", expected: "a mapping")
-                }
-                for key in b.keys.sorted() where !profileKeys.contains(key) {
-                    throw ExperimentError.unknownKey(path: url.path, key: "profiles.\(profile).\(key)", known: profileKeys)
-                }
-            }
-            profiles = pd.keys.sorted()
+        if r.dict["profiles"] != nil {
+            let all = try r.mapping("profiles")
+            for profile in all.dict.keys.sorted() { try all.mapping(profile, known: profileKeys) }
+            profiles = all.dict.keys.sorted()
         }
-        return Experiment(path: url.path, name: name, profiles: profiles, root: root)
+        return Experiment(path: url.path, name: name, profiles: profiles, root: r.dict.mapValues(AnyYAML.init))
     }
 
     /// The configuration of `profile` (top-level values overridden by the profile's).
@@ -139,35 +105,34 @@ public struct Experiment: Sendable {
             }
             for (k, v) in body { merged[k] = v }
         }
-        let r = ConfigReader(path: path, prefix: profiles.isEmpty ? "" : "", dict: merged)
+        let r = ConfigReader(document: "experiment", path: path, dict: merged)
         let clips = try r.stringList("datasets")
-        guard !clips.isEmpty else { throw ExperimentError.invalidValue(path: path, key: "datasets", reason: "must name at least one dataset or DATASET/CLIP") }
+        guard !clips.isEmpty else { throw r.invalid("datasets", "must name at least one dataset or DATASET/CLIP") }
         let metrics = try r.stringList("metrics")
-        guard !metrics.isEmpty else { throw ExperimentError.invalidValue(path: path, key: "metrics", reason: "must list at least one metric") }
+        guard !metrics.isEmpty else { throw r.invalid("metrics", "must list at least one metric") }
         let edits = try r.list("edits").enumerated().map { i, item -> EditSpec in
             let key = "edits[\(i)]"
-            guard let d = item as? [String: Any] else { throw ExperimentError.wrongType(path: path, key: key, expected: "a mapping {tool, prompt, seed}") }
-            let e = ConfigReader(path: path, prefix: key, dict: d)
+            guard let d = item as? [String: Any] else { throw r.wrongType(key, "a mapping {tool, prompt, seed}") }
+            let e = ConfigReader(document: "experiment", path: path, prefix: key, dict: d)
             try e.onlyKeys(["id", "tool", "prompt", "seed", "settings"])
             let tool = try e.string("tool"), prompt = try e.string("prompt")
             let seed = UInt64(try e.int("seed", default: 1))
             let id = try e.optionalString("id") ?? "\(tool.hasPrefix("frames:") ? "frames" : tool)-\(Experiment.slug(prompt))-s\(seed)"
             return EditSpec(id: id, tool: tool, prompt: prompt, seed: seed, settings: try e.settings("settings"))
         }
-        guard !edits.isEmpty else { throw ExperimentError.invalidValue(path: path, key: "edits", reason: "must list at least one edit") }
+        guard !edits.isEmpty else { throw r.invalid("edits", "must list at least one edit") }
         let methods = try r.list("methods").enumerated().map { i, item -> MethodSpec in
             if let id = item as? String { return MethodSpec(label: id, method: id, settings: [:]) }
             let key = "methods[\(i)]"
-            guard let d = item as? [String: Any] else { throw ExperimentError.wrongType(path: path, key: key, expected: "a method id or {method, label, settings}") }
-            let m = ConfigReader(path: path, prefix: key, dict: d)
+            guard let d = item as? [String: Any] else { throw r.wrongType(key, "a method id or {method, label, settings}") }
+            let m = ConfigReader(document: "experiment", path: path, prefix: key, dict: d)
             try m.onlyKeys(["method", "label", "settings"])
             let id = try m.string("method")
             return MethodSpec(label: try m.optionalString("label") ?? id, method: id, settings: try m.settings("settings"))
         }
-        guard !methods.isEmpty else { throw ExperimentError.invalidValue(path: path, key: "methods", reason: "must list at least one method") }
+        guard !methods.isEmpty else { throw r.invalid("methods", "must list at least one method") }
         for list in [edits.map(\.id), methods.map(\.label)] where Set(list).count != list.count {
-            throw ExperimentError.invalidValue(path: path, key: list == edits.map(\.id) ? "edits" : "methods",
-                                               reason: "has duplicate ids/labels \(list); give each an explicit id/label")
+            throw r.invalid(list == edits.map(\.id) ? "edits" : "methods", "has duplicate ids/labels \(list); give each an explicit id/label")
         }
         let frames = try r.optionalInt("frames", range: 2...100_000)
         return ExperimentConfig(
@@ -190,69 +155,4 @@ public struct Experiment: Sendable {
 struct AnyYAML: @unchecked Sendable {
     let value: Any
     init(_ value: Any) { self.value = value }
-}
-
-struct ConfigReader {
-    let path: String
-    let prefix: String
-    let dict: [String: Any]
-
-    func full(_ key: String) -> String { prefix.isEmpty ? key : "\(prefix).\(key)" }
-
-    func onlyKeys(_ known: [String]) throws {
-        for key in dict.keys.sorted() where !known.contains(key) {
-            throw ExperimentError.unknownKey(path: path, key: full(key), known: known)
-        }
-    }
-
-    func string(_ key: String) throws -> String {
-        guard let v = dict[key] else { throw ExperimentError.missingKey(path: path, key: full(key)) }
-        if let s = v as? String, !s.isEmpty { return s }
-        if let n = v as? Int { return String(n) }
-        throw ExperimentError.wrongType(path: path, key: full(key), expected: "a non-empty string")
-    }
-
-    func optionalString(_ key: String) throws -> String? { dict[key] == nil ? nil : try string(key) }
-
-    func int(_ key: String, default value: Int, range: ClosedRange<Int> = 0...Int.max) throws -> Int {
-        try optionalInt(key, range: range) ?? value
-    }
-
-    func optionalInt(_ key: String, range: ClosedRange<Int>) throws -> Int? {
-        guard let v = dict[key] else { return nil }
-        guard let n = v as? Int else { throw ExperimentError.wrongType(path: path, key: full(key), expected: "an integer") }
-        guard range.contains(n) else {
-            throw ExperimentError.invalidValue(path: path, key: full(key), reason: "must lie in \(range.lowerBound)…\(range.upperBound), not \(n)")
-        }
-        return n
-    }
-
-    func list(_ key: String) throws -> [Any] {
-        guard let v = dict[key] else { throw ExperimentError.missingKey(path: path, key: full(key)) }
-        guard let l = v as? [Any] else { throw ExperimentError.wrongType(path: path, key: full(key), expected: "a list") }
-        return l
-    }
-
-    func stringList(_ key: String) throws -> [String] {
-        try list(key).enumerated().map { i, item in
-            if let s = item as? String, !s.isEmpty { return s }
-            throw ExperimentError.wrongType(path: path, key: "\(full(key))[\(i)]", expected: "a string")
-        }
-    }
-
-    func settings(_ key: String) throws -> [String: String] {
-        guard let v = dict[key] else { return [:] }
-        guard let d = v as? [String: Any] else { throw ExperimentError.wrongType(path: path, key: full(key), expected: "a mapping") }
-        var out: [String: String] = [:]
-        for (k, value) in d {
-            switch value {
-            case let s as String: out[k] = s
-            case let b as Bool: out[k] = b ? "true" : "false"
-            case let n as Int: out[k] = String(n)
-            case let x as Double: out[k] = String(x)
-            default: throw ExperimentError.wrongType(path: path, key: "\(full(key)).\(k)", expected: "a string, number or boolean")
-            }
-        }
-        return out
-    }
 }

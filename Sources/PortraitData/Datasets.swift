@@ -132,7 +132,7 @@ public struct DatasetPreparer: Sendable {
     /// Prepares a real video dataset from its manifest: fetch, decode with ffmpeg, landmarks,
     /// crop, write `<root>/<name>/<clip>/`.
     public func preparePyPIVideo(_ manifest: DatasetManifest, landmarker: FaceLandmarker) throws -> URL {
-        guard let spec = manifest.pypi else { throw ManifestError.missingKey(path: manifest.path, key: "pypi") }
+        guard let spec = manifest.pypi else { throw ConfigFileError.missingKey(document: "manifest", path: manifest.path, key: "pypi") }
         let video = try fetchPyPIMember(spec)
         let info = try VideoIO.probe(video)
         log("decoding \(video.lastPathComponent): \(info.width)×\(info.height), \(info.frameCount) frames at \(info.fps) fps")

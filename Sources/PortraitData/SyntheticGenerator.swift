@@ -48,7 +48,7 @@ public struct SyntheticGenerator: Sendable {
     /// Renders every subject and writes the clips; returns their directories.
     public func generate() throws -> [URL] {
         guard let spec = manifest.synthetic, let frames = manifest.frames else {
-            throw ManifestError.missingKey(path: manifest.path, key: "synthetic")
+            throw ConfigFileError.missingKey(document: "manifest", path: manifest.path, key: "synthetic")
         }
         let fps = manifest.fps ?? 25
         let size = manifest.resolution
