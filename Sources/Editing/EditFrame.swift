@@ -191,39 +191,6 @@ func bilinear(_ p: UnsafeBufferPointer<Float>, _ w: Int, _ h: Int, _ x: Float, _
     return (a + (b - a) * tx) + ((c + (d - c) * tx) - (a + (b - a) * tx)) * ty
 }
 
-/// RGB → HSV, all in [0, 1] (hue in turns), as ``Image/rgbToHSV()`` but in Float.
-@inline(__always)
-func rgbToHSV(_ r: Float, _ g: Float, _ b: Float) -> (h: Float, s: Float, v: Float) {
-    let mx = max(r, max(g, b)), mn = min(r, min(g, b))
-    let d = mx - mn
-    if mx <= 0 { return (0, 0, 0) }
-    let s = d / mx
-    if d <= 1e-9 { return (0, s, mx) }
-    var h: Float
-    if mx == r { h = (g - b) / d } else if mx == g { h = 2 + (b - r) / d } else { h = 4 + (r - g) / d }
-    h /= 6
-    if h < 0 { h += 1 }
-    return (h, s, mx)
-}
-
-/// HSV → RGB (hue in turns, wrapped).
-@inline(__always)
-func hsvToRGB(_ h: Float, _ s: Float, _ v: Float) -> (r: Float, g: Float, b: Float) {
-    var hh = h - h.rounded(.down)
-    hh *= 6
-    let i = Int(hh) % 6
-    let f = hh - Float(Int(hh))
-    let p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f))
-    switch i {
-    case 0: return (v, t, p)
-    case 1: return (q, v, p)
-    case 2: return (p, v, t)
-    case 3: return (p, q, v)
-    case 4: return (t, p, v)
-    default: return (v, p, q)
-    }
-}
-
 /// Soft quantisation after Winnemöller et al. 2006: the nearest of `levels` levels (shifted by
 /// `phase` steps) plus a tanh ramp towards the value, `q + Δ/2 · tanh(κ·2(x − q)/Δ) / tanh(κ)`.
 /// Dividing by tanh(κ) makes the ramp meet the next level's exactly (the original formula jumps

@@ -145,7 +145,7 @@ enum RegionEdits {
             v *= 1 + texture
             // Glossy highlights in clumps, as generated hair has them.
             let gloss = sheenAmount * smoothstep(0.2, 1.8, f.space.eval(x, y) { u, vv in sheen.fbm(u * su * 0.5, vv * sv, octaves: 2) })
-            let (cr, cg, cb) = hsvToRGB(hue + 0.04 * texture, sat, clamp01(v))
+            let (cr, cg, cb) = Image.rgbFromHSV(hue + 0.04 * texture, sat, clamp01(v))
             return (cr + gloss, cg + gloss, cb + gloss)
         }
         return (edit, strength)
@@ -263,8 +263,8 @@ enum RegionEdits {
         let sk = skin.pixels, lum = f.luma
         let skinEdit = f.source.mapRGB { x, y, i, r, g, b in
             if sk[i] <= 0 { return (r, g, b) }
-            let (_, _, v) = rgbToHSV(r, g, b)
-            var (cr, cg, cb) = hsvToRGB(hue, sat, v * dark)
+            let (_, _, v) = Image.hsv(r, g, b)
+            var (cr, cg, cb) = Image.rgbFromHSV(hue, sat, v * dark)
             let bn = f.space.eval(x, y) { u, vv in blotches.fbm(u * sb, vv * sb, octaves: 3) }
             let bl = smoothstep(0.3, 1.4, bn) * blotchAmount
             cr = mixf(cr, 0.45 * v, bl); cg = mixf(cg, 0.28 * v, bl); cb = mixf(cb, 0.4 * v, bl)
@@ -304,13 +304,13 @@ enum RegionEdits {
     static func lipstick(_ f: EditFrame, colour: (Float, Float, Float), j: inout EditJitter) -> (Image, Image) {
         let mj = MaskJitter(&j, frame: f, amount: 0.8)
         let mask = mj.apply(f.nominal(.lips), frame: f)
-        let (h0, s0, v0) = rgbToHSV(colour.0, colour.1, colour.2)
+        let (h0, s0, v0) = Image.hsv(colour.0, colour.1, colour.2)
         let hue = h0 + Float(0.045 * j.symmetric())
         let sat = clamp01(s0 * Float(1 + 0.15 * j.symmetric()))
         let value = v0 * Float(1 + 0.2 * j.symmetric())
         let gloss = Float(0.3 * (1 + 0.4 * j.symmetric()))
         let strength = Float(0.85 + 0.15 * j.symmetric())
-        let (cr, cg, cb) = hsvToRGB(hue, sat, value)
+        let (cr, cg, cb) = Image.rgbFromHSV(hue, sat, value)
         let m = mask.pixels, lum = f.luma
         let mean = weightedMean(lum, m)
         let edit = f.source.mapRGB { _, _, i, r, g, b in
@@ -402,11 +402,11 @@ enum RegionEdits {
                 wr += 0.8 * along * expf(-d * d)
             }
             let wrinkle = min(1, wr) * depth
-            var (h, s, val) = rgbToHSV(r, g, b)
+            var (h, s, val) = Image.hsv(r, g, b)
             h += 0.01
             s *= 1 - desaturate
             val *= 0.95 * (1 - wrinkle)
-            var (cr, cg, cb) = hsvToRGB(h, s, val)
+            var (cr, cg, cb) = Image.rgbFromHSV(h, s, val)
             cr *= 1.0; cg *= 0.98; cb *= 0.92
             let sp = smoothstep(1.3, 2.0, spots.fbm(u * ss, v * ss, octaves: 2)) * 0.35
             return (cr * (1 - 0.15 * sp), cg * (1 - 0.28 * sp), cb * (1 - 0.4 * sp))
@@ -428,8 +428,8 @@ enum RegionEdits {
         let mask = mj.apply(nominal, frame: f)
         let core = nominal.pixels.map { $0 > 0.5 ? Float(1) : 0 }
         let mean = weightedMean(f.luma, core)
-        let (h0, s0, v0) = rgbToHSV(colour.0, colour.1, colour.2)
-        let (cr, cg, cb) = hsvToRGB(h0 + Float(0.04 * j.symmetric()), s0, v0)
+        let (h0, s0, v0) = Image.hsv(colour.0, colour.1, colour.2)
+        let (cr, cg, cb) = Image.rgbFromHSV(h0 + Float(0.04 * j.symmetric()), s0, v0)
         let intensity = Float(1 + 0.4 * j.symmetric())
         let threshold = Float(0.04 * j.symmetric())
         var iris = [Float](repeating: 0, count: f.planeSize)

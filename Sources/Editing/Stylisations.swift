@@ -209,11 +209,11 @@ enum Stylisations {
             if strokes.frameWeight > 0 { n = strokes.frameWeight * noise[i] }
             if strokes.clipWeight > 0 { n += strokes.clipWeight * content[i] }
             let hn = f.space.eval(x, y) { u, v in hues.fbm(u * hueScale, v * hueScale, octaves: 2) }
-            var (hh, ss, vv) = rgbToHSV(r * tint.0, g * tint.1, b * tint.2)
+            var (hh, ss, vv) = Image.hsv(r * tint.0, g * tint.1, b * tint.2)
             ss = clamp01(ss * saturation)
             vv = clamp01((vv - 0.5) * 1.12 + 0.5) * (1 + amplitude * n)
             hh += 0.015 * hn
-            return hsvToRGB(hh, ss, vv)
+            return Image.rgbFromHSV(hh, ss, vv)
         }
         return (edit, fullMask(f))
     }
@@ -256,7 +256,7 @@ enum Stylisations {
                 let wt = k == 0 ? wf : (k == 1 ? wh : (k == 2 ? wl : (k == 3 ? wo : wb)))
                 if wt <= 0 { continue }
                 let (hue, sat) = palettes[k]
-                let (pr, pg, pb) = hsvToRGB(hue + rotate, sat * (1 - 0.45 * q), 0.28 + 0.72 * q)
+                let (pr, pg, pb) = Image.rgbFromHSV(hue + rotate, sat * (1 - 0.45 * q), 0.28 + 0.72 * q)
                 cr += wt * pr; cg += wt * pg; cb += wt * pb; total += wt
             }
             cr /= max(total, 1e-6); cg /= max(total, 1e-6); cb /= max(total, 1e-6)
@@ -344,11 +344,11 @@ enum Stylisations {
             let l = max(1e-3, sl[i])
             let q = clamp01(softQuantise(l, levels: levels, phase: phase, kappa: 2))
             let k = q / l
-            var (hh, ss, vv) = rgbToHSV(r * k, g * k, b * k)
+            var (hh, ss, vv) = Image.hsv(r * k, g * k, b * k)
             ss = clamp01(ss * saturation)
             hh += hueShift
             vv = min(1, vv)
-            let (cr, cg, cb) = hsvToRGB(hh, ss, vv)
+            let (cr, cg, cb) = Image.rgbFromHSV(hh, ss, vv)
             let dog = g1[i] - 0.98 * g2[i]
             let edge: Float = dog >= epsilon ? 1 : 1 + tanhf(20 * (dog - epsilon))
             return (cr * edge, cg * edge, cb * edge)

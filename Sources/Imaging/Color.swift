@@ -72,12 +72,12 @@ extension Image {
 
     /// HSV of one RGB triple (all in [0, 1], hue as a fraction of a turn).
     @inlinable
-    public static func hsv(_ r: Double, _ g: Double, _ b: Double) -> (Double, Double, Double) {
+    public static func hsv<T: BinaryFloatingPoint>(_ r: T, _ g: T, _ b: T) -> (T, T, T) {
         let mx = max(r, g, b), mn = min(r, g, b)
         let delta = mx - mn
         let v = mx
         let s = mx > 0 ? delta / mx : 0
-        var h = 0.0
+        var h: T = 0
         if delta > 0 {
             if mx == r {
                 h = (g - b) / delta
@@ -94,11 +94,11 @@ extension Image {
 
     /// RGB of one HSV triple (hue as a fraction of a turn, wrapped into [0, 1)).
     @inlinable
-    public static func rgbFromHSV(_ h: Double, _ s: Double, _ v: Double) -> (Double, Double, Double) {
+    public static func rgbFromHSV<T: BinaryFloatingPoint>(_ h: T, _ s: T, _ v: T) -> (T, T, T) {
         var hh = (h - h.rounded(.down)) * 6
         if hh >= 6 { hh = 0 }
         let i = Int(hh)
-        let f = hh - Double(i)
+        let f = hh - T(i)
         let p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f))
         switch i {
         case 0: return (v, t, p)
