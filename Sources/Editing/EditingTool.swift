@@ -72,18 +72,15 @@ extension EditingTool {
 /// Errors of editing tools; each names what is wrong and the fix.
 public enum EditError: Error, CustomStringConvertible, Equatable {
     case unknownTool(String, known: [String])
-    case frameCount(path: String, expected: Int, got: Int)
-    case frameSize(path: String, expected: String, got: String)
+    case frameCount(tool: String, expected: Int, got: Int)
     case unknownPrompt(String, known: [String])
 
     public var description: String {
         switch self {
         case let .unknownTool(name, known):
             return "unknown editing tool '\(name)'; known tools: \(known.joined(separator: ", ")), or frames:DIR for edits made elsewhere"
-        case let .frameCount(path, expected, got):
-            return "\(path) holds \(got) frames but the clip has \(expected); export one edited frame per source frame"
-        case let .frameSize(path, expected, got):
-            return "\(path): edited frames are \(got) but the clip's frames are \(expected); export them at the clip's size"
+        case let .frameCount(tool, expected, got):
+            return "editing tool \(tool) returned \(got) frames for a \(expected)-frame clip"
         case let .unknownPrompt(prompt, known):
             return "the instruction editor does not know '\(prompt)'; known prompts: \(known.joined(separator: "; ")) (see `fym-bench edit --list`)"
         }
@@ -103,20 +100,8 @@ public struct ExternalFramesTool: EditingTool {
 
     public func edit(frames: [Image], clip: ClipMetadata, landmarks: [[SIMD2<Double>]?], masks: [Image],
                      request: EditRequest) throws -> EditResult {
-        let files = ((try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)) ?? [])
-            .filter { $0.pathExtension.lowercased() == "png" }
-            .sorted { $0.lastPathComponent.localizedStandardCompare($1.lastPathComponent) == .orderedAscending }
-        guard files.count >= frames.count else {
-            throw EditError.frameCount(path: directory.path, expected: frames.count, got: files.count)
-        }
-        let edited = try files.prefix(frames.count).map { url -> Image in
-            let image = try Image.readPNG(url).converted(toChannels: 3)
-            guard image.width == frames[0].width, image.height == frames[0].height else {
-                throw EditError.frameSize(path: url.path, expected: "\(frames[0].width)x\(frames[0].height)",
-                                          got: "\(image.width)x\(image.height)")
-            }
-            return image
-        }
+        let edited = try ClipStore.readExternalFrames(in: directory, count: frames.count,
+                                                      width: frames[0].width, height: frames[0].height)
         return EditResult(frames: edited, prompt: request.prompt, sourceCaption: request.settings["source_caption"] ?? "a portrait photo",
                           targetCaption: request.settings["target_caption"] ?? request.prompt, seed: request.seed,
                           masks: nil, tool: id, settings: settings)

@@ -73,14 +73,4 @@ public struct ArtifactCache: Sendable {
     public static func readJSON<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
         try JSONDecoder().decode(T.self, from: Data(contentsOf: url))
     }
-
-    /// SHA-256 over a frame sequence's 8-bit codes and size (content identity of frames in memory).
-    public static func hash(frames: [Image]) -> String {
-        var h = SHA256()
-        for f in frames {
-            h.update("\(f.width)x\(f.height)x\(f.channels);")
-            h.update(f.pixels.map { Image.quantize8($0) })
-        }
-        return h.finalize().map { String(format: "%02x", $0) }.joined()
-    }
 }

@@ -252,12 +252,7 @@ public final class Runner: @unchecked Sendable {
         for (k, v) in spec.settings { parts["request." + k] = v }
         if spec.tool.hasPrefix("frames:") {
             // External frames: their content is part of the key, so replacing them invalidates the cache.
-            let dir = URL(fileURLWithPath: String(spec.tool.dropFirst(7)))
-            let files = ((try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)) ?? [])
-                .filter { $0.pathExtension.lowercased() == "png" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
-            var h = SHA256()
-            for f in files { h.update(Array(f.lastPathComponent.utf8)); h.update((try? Data(contentsOf: f)) ?? Data()) }
-            parts["frames_hash"] = h.finalize().map { String(format: "%02x", $0) }.joined()
+            parts["frames_hash"] = ClipStore.contentHash(ofPNGsIn: URL(fileURLWithPath: String(spec.tool.dropFirst(7))))
         }
         let key = ArtifactCache.key("edit", parts)
         let cached = cache.exists("edit", key)
@@ -267,7 +262,7 @@ public final class Runner: @unchecked Sendable {
                                            masks: source.masks, request: EditRequest(prompt: spec.prompt, seed: spec.seed, settings: spec.settings,
                                                                                      normals: source.normals))
                 guard result.frames.count == source.frames.count else {
-                    throw EditError.frameCount(path: spec.tool, expected: source.frames.count, got: result.frames.count)
+                    throw EditError.frameCount(tool: spec.tool, expected: source.frames.count, got: result.frames.count)
                 }
                 try cache.store("edit", key) { tmp in
                     try ArtifactCache.writeFrames(result.frames, to: tmp)
@@ -334,10 +329,9 @@ public final class Runner: @unchecked Sendable {
         let method = try options.catalog.make(spec.method, settings: spec.settings)
         var parts = ["source": source.key, "edit": edit.key, "method": method.id, "seed": "\(seed)"]
         for (k, v) in method.settings { parts["method." + k] = v }
-        if let m = method as? ExternalFramesMethod {
-            parts["frames_hash"] = ArtifactCache.hash(frames: (try? m.run(MethodInput(
-                source: source.frames, landmarks: source.landmarks, masks: source.masks, clip: source.metadata,
-                edit: edit.result, seed: seed, workDirectory: cache.root))) ?? [])
+        if let m = method as? ExternalFramesMethod, let folder = m.folder(for: source.metadata) {
+            // The folder's file content is part of the key (hashed, not decoded).
+            parts["frames_hash"] = ClipStore.contentHash(ofPNGsIn: folder)
         }
         let key = ArtifactCache.key("method", parts)
         let cached = cache.exists("method", key)

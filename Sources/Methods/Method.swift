@@ -92,28 +92,20 @@ public struct ExternalFramesMethod: VideoEditingMethod {
     public var id: String { "frames:\(directory.path)" }
     public var settings: [String: String] { ["directory": directory.path] }
 
+    /// The folder holding this clip's frames: `DIR/DATASET_CLIP`, `DIR/CLIP` or `DIR` itself,
+    /// the first that holds PNG files (nil when none does).
+    public func folder(for clip: ClipMetadata) -> URL? {
+        let candidates = [directory.appendingPathComponent("\(clip.dataset)_\(clip.clip)"),
+                          directory.appendingPathComponent(clip.clip), directory]
+        return candidates.first { !ClipStore.pngFiles(in: $0).isEmpty }
+    }
+
     public func run(_ input: MethodInput) throws -> [Image] {
-        let candidates = [directory.appendingPathComponent("\(input.clip.dataset)_\(input.clip.clip)"),
-                          directory.appendingPathComponent(input.clip.clip), directory]
-        let folder = candidates.first { url in
-            var isDirectory: ObjCBool = false
-            return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
-                && ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).contains { $0.lowercased().hasSuffix(".png") }
+        guard let folder = folder(for: input.clip) else {
+            throw MethodError.framesFolder(path: directory.path, reason: "no PNG frames in it, in \(input.clip.dataset)_\(input.clip.clip)/ or in \(input.clip.clip)/")
         }
-        guard let folder else { throw MethodError.framesFolder(path: directory.path, reason: "no PNG frames (looked in \(candidates.map(\.lastPathComponent)))") }
-        let files = try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
-            .filter { $0.pathExtension.lowercased() == "png" }
-            .sorted { $0.lastPathComponent.localizedStandardCompare($1.lastPathComponent) == .orderedAscending }
-        guard files.count >= input.source.count else {
-            throw MethodError.framesFolder(path: folder.path, reason: "holds \(files.count) frames but the clip has \(input.source.count)")
-        }
-        return try files.prefix(input.source.count).map { url in
-            let image = try Image.readPNG(url).converted(toChannels: 3)
-            guard image.width == input.source[0].width, image.height == input.source[0].height else {
-                throw MethodError.framesFolder(path: url.path, reason: "is \(image.width)x\(image.height), the clip is \(input.source[0].width)x\(input.source[0].height)")
-            }
-            return image
-        }
+        return try ClipStore.readExternalFrames(in: folder, count: input.source.count,
+                                                width: input.source[0].width, height: input.source[0].height)
     }
 }
 

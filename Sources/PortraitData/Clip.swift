@@ -1,6 +1,7 @@
 import Face
 import Flow
 import Foundation
+import Hashing
 import Imaging
 
 /// Where a clip came from.
@@ -138,6 +139,7 @@ public enum ClipError: Error, CustomStringConvertible, Equatable {
     case noFrames(path: String)
     case unknownAddress(String, reason: String)
     case faceLost(clip: String, frames: Int, total: Int)
+    case externalFrames(path: String, reason: String)
     case unwritable(path: String, reason: String)
 
     public var description: String {
@@ -162,6 +164,8 @@ public enum ClipError: Error, CustomStringConvertible, Equatable {
             return "\(clip): no face found in \(frames) of \(total) frames; the clip needs a visible frontal face in most frames"
         case let .unwritable(path, reason):
             return "cannot write \(path): \(reason)"
+        case let .externalFrames(path, reason):
+            return "frames made elsewhere, \(path): \(reason)"
         }
     }
 }
@@ -226,20 +230,12 @@ public enum ClipStore {
     /// Reads and validates a prepared clip.
     public static func read(_ directory: URL) throws -> Clip {
         let metadata = try readMetadata(directory)
-        var frames: [Image] = []
-        var masks: [Image] = []
-        for i in 0..<metadata.frameCount {
-            let f = framePath(directory, "frames", i, "png")
-            guard FileManager.default.fileExists(atPath: f.path) else { throw ClipError.missingFrame(path: f.path, index: i) }
-            let image = try Image.readPNG(f).converted(toChannels: 3)
-            if let first = frames.first, first.width != image.width || first.height != image.height {
-                throw ClipError.mixedSizes(path: f.path, index: i, expected: "\(first.width)x\(first.height)",
-                                           got: "\(image.width)x\(image.height)")
-            }
-            frames.append(image)
+        let frames = try readFrameSequence((0..<metadata.frameCount).map { framePath(directory, "frames", $0, "png") },
+                                           folder: directory.appendingPathComponent("frames").path)
+        let masks = try (0..<metadata.frameCount).map { i -> Image in
             let m = framePath(directory, "masks", i, "png")
             guard FileManager.default.fileExists(atPath: m.path) else { throw ClipError.missingFrame(path: m.path, index: i) }
-            masks.append(try Image.readPNG(m).converted(toChannels: 1))
+            return try Image.readPNG(m).converted(toChannels: 1)
         }
         let landmarkURL = directory.appendingPathComponent("landmarks.json")
         let file: LandmarkFile = try readJSON(landmarkURL)
@@ -254,6 +250,58 @@ public enum ClipStore {
             return pts.map { SIMD2($0[0], $0[1]) }
         }
         return Clip(metadata: metadata, frames: frames, landmarks: landmarks, masks: masks)
+    }
+
+    /// The PNG files of a folder in natural name order (frame2 before frame10); empty when the
+    /// folder is missing.
+    public static func pngFiles(in dir: URL) -> [URL] {
+        ((try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)) ?? [])
+            .filter { $0.pathExtension.lowercased() == "png" }
+            .sorted { $0.lastPathComponent.localizedStandardCompare($1.lastPathComponent) == .orderedAscending }
+    }
+
+    /// SHA-256 over the names and bytes of a folder's PNG files: the content identity of frames
+    /// made elsewhere (cache keys change when any file changes).
+    public static func contentHash(ofPNGsIn folder: URL) -> String {
+        var h = SHA256()
+        for f in pngFiles(in: folder) {
+            h.update(Array(f.lastPathComponent.utf8))
+            h.update((try? Data(contentsOf: f)) ?? Data())
+        }
+        return h.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Frames made by an external tool for a clip of `count` frames of `width`×`height`: the first
+    /// `count` PNG files of `folder` in natural name order. Too few files or another size is an
+    /// error naming the folder or file — nothing is resampled or padded.
+    public static func readExternalFrames(in folder: URL, count: Int, width: Int, height: Int) throws -> [Image] {
+        let files = pngFiles(in: folder)
+        guard files.count >= count else {
+            throw ClipError.externalFrames(path: folder.path, reason: "holds \(files.count) frames but the clip has \(count); write one PNG per source frame")
+        }
+        return try files.prefix(count).map { url in
+            let image = try Image.readPNG(url).converted(toChannels: 3)
+            guard image.width == width, image.height == height else {
+                throw ClipError.externalFrames(path: url.path, reason: "is \(image.width)x\(image.height), the clip is \(width)x\(height); write frames at the clip's size")
+            }
+            return image
+        }
+    }
+
+    /// RGB frames from PNG files in order: every file must exist and all must share one size.
+    public static func readFrameSequence(_ urls: [URL], folder: String) throws -> [Image] {
+        guard !urls.isEmpty else { throw ClipError.noFrames(path: folder) }
+        var frames: [Image] = []
+        for (i, url) in urls.enumerated() {
+            guard FileManager.default.fileExists(atPath: url.path) else { throw ClipError.missingFrame(path: url.path, index: i) }
+            let image = try Image.readPNG(url).converted(toChannels: 3)
+            if let first = frames.first, first.width != image.width || first.height != image.height {
+                throw ClipError.mixedSizes(path: url.path, index: i, expected: "\(first.width)x\(first.height)",
+                                           got: "\(image.width)x\(image.height)")
+            }
+            frames.append(image)
+        }
+        return frames
     }
 
     public static func readMetadata(_ directory: URL) throws -> ClipMetadata {

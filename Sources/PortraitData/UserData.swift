@@ -84,30 +84,9 @@ public enum UserDataLoader {
         return UserFrames(layout: .video, frames: frames, fps: info.fps, landmarks: nil, masks: nil, camera: nil, source: url.path)
     }
 
-    /// PNG files of a folder in name order, checked for equal sizes.
-    static func readFrames(_ urls: [URL], folder: String) throws -> [Image] {
-        guard !urls.isEmpty else { throw ClipError.noFrames(path: folder) }
-        var frames: [Image] = []
-        for (i, url) in urls.enumerated() {
-            guard FileManager.default.fileExists(atPath: url.path) else { throw ClipError.missingFrame(path: url.path, index: i) }
-            let image = try Image.readPNG(url).converted(toChannels: 3)
-            if let first = frames.first, first.width != image.width || first.height != image.height {
-                throw ClipError.mixedSizes(path: url.path, index: i, expected: "\(first.width)x\(first.height)",
-                                           got: "\(image.width)x\(image.height)")
-            }
-            frames.append(image)
-        }
-        return frames
-    }
-
-    static func pngs(in dir: URL) -> [URL] {
-        ((try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)) ?? [])
-            .filter { $0.pathExtension.lowercased() == "png" }
-            .sorted { $0.lastPathComponent.localizedStandardCompare($1.lastPathComponent) == .orderedAscending }
-    }
 
     static func loadFolder(_ dir: URL) throws -> UserFrames {
-        let frames = try readFrames(pngs(in: dir), folder: dir.path)
+        let frames = try ClipStore.readFrameSequence(ClipStore.pngFiles(in: dir), folder: dir.path)
         return UserFrames(layout: .frameFolder, frames: frames, fps: nil, landmarks: nil, masks: nil, camera: nil, source: dir.path)
     }
 
@@ -150,7 +129,7 @@ public enum UserDataLoader {
         }
         let paths = Array(Set(entries.map(\.0))).sorted { $0.localizedStandardCompare($1) == .orderedAscending }
         let urls = paths.map { dir.appendingPathComponent($0.hasSuffix(".png") ? $0 : $0 + ".png") }
-        let frames = try readFrames(urls, folder: dir.appendingPathComponent("images").path)
+        let frames = try ClipStore.readFrameSequence(urls, folder: dir.appendingPathComponent("images").path)
         let maskDir = dir.appendingPathComponent("seg_mask")
         var masks: [Image]?
         if FileManager.default.fileExists(atPath: maskDir.path) {
@@ -186,7 +165,7 @@ public enum UserDataLoader {
             }
         }
         entries.sort { $0.0 < $1.0 }
-        let frames = try readFrames(entries.map(\.1), folder: dir.path)
+        let frames = try ClipStore.readFrameSequence(entries.map(\.1), folder: dir.path)
         var masks: [Image]?
         if entries.allSatisfy({ $0.2 != nil }) {
             masks = try entries.enumerated().map { i, e in
@@ -199,8 +178,8 @@ public enum UserDataLoader {
 
     /// metrical-tracker: `images/*.png` with `kpt/<same stem>.npy` holding 68×2 landmarks.
     static func loadMetricalTracker(_ dir: URL) throws -> UserFrames {
-        let urls = pngs(in: dir.appendingPathComponent("images"))
-        let frames = try readFrames(urls, folder: dir.appendingPathComponent("images").path)
+        let urls = ClipStore.pngFiles(in: dir.appendingPathComponent("images"))
+        let frames = try ClipStore.readFrameSequence(urls, folder: dir.appendingPathComponent("images").path)
         let landmarks = try urls.map { url -> [SIMD2<Double>]? in
             let npy = dir.appendingPathComponent("kpt").appendingPathComponent(url.deletingPathExtension().lastPathComponent + ".npy")
             guard FileManager.default.fileExists(atPath: npy.path) else { return nil }
