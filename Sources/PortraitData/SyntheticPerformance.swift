@@ -112,17 +112,12 @@ public struct SyntheticPerformance: Sendable {
     }
 }
 
-/// SplitMix64 for the performance generator.
+/// The performance generator's randomness: the Head module's SplitMix64, seeded with the seed
+/// xor a fixed tag, drawing Doubles from the top 53 bits.
 struct PerformanceRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed ^ 0x5DEE_CE66_D1CE_4E5B }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    var generator: SplitMix64
+    init(seed: UInt64) { generator = SplitMix64(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B) }
+    mutating func next() -> UInt64 { generator.next() }
+    mutating func unit() -> Double { Double(generator.next() >> 11) / Double(1 << 53) }
     mutating func uniform(_ a: Double, _ b: Double) -> Double { a + (b - a) * unit() }
 }
