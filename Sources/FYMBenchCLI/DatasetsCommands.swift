@@ -133,11 +133,7 @@ struct DatasetsCommand: ParsableCommand {
 
         func run() throws {
             let address = try ClipAddress(parsing: clip)
-            let dir = options.root.clipDirectory(dataset: address.dataset, clip: address.clip)
-            guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("clip.json").path) else {
-                throw ClipError.unknownAddress(clip, reason: "not prepared under \(options.root.url.path)")
-            }
-            let loaded = try ClipStore.read(dir)
+            let (loaded, _) = try options.root.loadClip(address)
             let sheet = ContactSheet.make(loaded, count: count, columns: columns)
             let path = out ?? "\(address.dataset)-\(address.clip).png"
             try sheet.writePNG(to: URL(fileURLWithPath: path))
@@ -163,11 +159,7 @@ extension DatasetsCommand {
 
         func run() throws {
             let address = try ClipAddress(parsing: clip)
-            let dir = options.root.clipDirectory(dataset: address.dataset, clip: address.clip)
-            guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("clip.json").path) else {
-                throw ClipError.unknownAddress(clip, reason: "not prepared under \(options.root.url.path)")
-            }
-            let loaded = try ClipStore.read(dir)
+            let (loaded, dir) = try options.root.loadClip(address)
             let result = try HeadTracking.track(clip: loaded, directory: dir, maxFrames: maxFrames)
             try ClipStore.writeJSON(result, to: dir.appendingPathComponent("tracking.json"))
             let errors = result.reprojectionErrorIOD.compactMap { $0 }

@@ -37,11 +37,7 @@ struct EditCommand: ParsableCommand {
             return
         }
         let address = try ClipAddress(parsing: clip!)
-        let dir = data.root.clipDirectory(dataset: address.dataset, clip: address.clip)
-        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("clip.json").path) else {
-            throw ClipError.unknownAddress(clip!, reason: "not prepared under \(data.root.url.path)")
-        }
-        var loaded = try ClipStore.read(dir)
+        var (loaded, dir) = try data.root.loadClip(address)
         if let maxFrames, loaded.frameCount > maxFrames {
             loaded.frames = Array(loaded.frames.prefix(maxFrames))
             loaded.landmarks = Array(loaded.landmarks.prefix(maxFrames))
@@ -65,8 +61,7 @@ struct EditCommand: ParsableCommand {
         ]
         try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys])
             .write(to: outDir.appendingPathComponent("edit.json"))
-        let picks = (0..<min(6, loaded.frameCount)).map { $0 * (loaded.frameCount - 1) / max(1, min(6, loaded.frameCount) - 1) }
-        let sheet = Image.grid([picks.map { loaded.frames[$0] }, picks.map { result.frames[$0] }], padding: 2, margin: 2, background: [1, 1, 1])
+        let sheet = ContactSheet.strip(rows: [loaded.frames, result.frames])
         try sheet.writePNG(to: outDir.appendingPathComponent("contact-sheet.png"))
         try printJSON(info.merging(["out": out!]) { a, _ in a })
     }

@@ -136,13 +136,3 @@ struct Figures {
         s.replacingOccurrences(of: "'", with: "''")
     }
 }
-
-/// Qualitative strips: for one clip × edit, one row per method and evenly spaced frames as columns.
-public enum QualitativeStrip {
-    public static func make(rows: [(label: String, frames: [Image])], columns: Int = 6) -> Image {
-        let n = rows.first?.frames.count ?? 0
-        let picks = (0..<min(columns, n)).map { columns <= 1 ? 0 : $0 * (n - 1) / max(1, min(columns, n) - 1) }
-        let grid = rows.map { row in picks.map { row.frames[$0].converted(toChannels: 3) } }
-        return Image.grid(grid, padding: 2, margin: 2, background: [1, 1, 1])
-    }
-}

@@ -2,6 +2,7 @@ import Foundation
 import Hashing
 import Imaging
 import Metrics
+import PortraitData
 
 /// Writes a finished run's outputs into `Results/<experiment>/`: the raw tables, `failures.csv`,
 /// `full_info.json`, qualitative strips, then the tables and figures (``ReportGenerator``).
@@ -44,9 +45,9 @@ public struct OutputWriter {
         }
         for k in order {
             let cells = groups[k]!
-            let rows = try cells.map { ($0.method, try ArtifactCache.readFrames(from: cache.directory("method", $0.outputKey!))) }
+            let rows = try cells.map { try ArtifactCache.readFrames(from: cache.directory("method", $0.outputKey!)) }
             let name = "strip_" + k.replacingOccurrences(of: "/", with: "-").replacingOccurrences(of: "|", with: "__") + ".png"
-            try QualitativeStrip.make(rows: rows).writePNG(to: figures.appendingPathComponent(name))
+            try ContactSheet.strip(rows: rows).writePNG(to: figures.appendingPathComponent(name))
         }
     }
 }

@@ -45,10 +45,22 @@ public enum ContactSheet {
 
     /// `count` evenly spaced frames of the clip in rows of `columns`, annotated.
     public static func make(_ clip: Clip, count: Int = 8, columns: Int = 4, scale: Int = 2) -> Image {
-        let n = clip.frameCount
-        let picks = (0..<min(count, n)).map { count <= 1 ? 0 : $0 * (n - 1) / max(1, min(count, n) - 1) }
-        let cells = picks.map { annotated(clip.frames[$0], landmarks: clip.landmarks[$0], mask: clip.masks[$0], scale: scale) }
+        let cells = evenlySpaced(count, of: clip.frameCount).map { annotated(clip.frames[$0], landmarks: clip.landmarks[$0], mask: clip.masks[$0], scale: scale) }
         let rows = stride(from: 0, to: cells.count, by: columns).map { Array(cells[$0..<min($0 + columns, cells.count)]) }
         return Image.grid(rows, padding: 4, margin: 4, background: [1, 1, 1])
+    }
+
+    /// `count` frame indices spread evenly over `0..<frames`, first and last included.
+    public static func evenlySpaced(_ count: Int, of frames: Int) -> [Int] {
+        let k = min(count, frames)
+        guard k > 1 else { return k == 1 ? [0] : [] }
+        return (0..<k).map { $0 * (frames - 1) / (k - 1) }
+    }
+
+    /// A strip: one row per frame sequence (all of the same length), `columns` evenly spaced
+    /// frames as columns — methods × time in the results, source vs edit for `fym-bench edit`.
+    public static func strip(rows: [[Image]], columns: Int = 6) -> Image {
+        let picks = evenlySpaced(columns, of: rows.first?.count ?? 0)
+        return Image.grid(rows.map { row in picks.map { row[$0].converted(toChannels: 3) } }, padding: 2, margin: 2, background: [1, 1, 1])
     }
 }

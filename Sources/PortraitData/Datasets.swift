@@ -25,6 +25,15 @@ public struct DataRoot: Sendable, Equatable {
 
     public var downloads: URL { url.appendingPathComponent("downloads") }
 
+    /// Reads a prepared clip; an address that is not prepared here is an error saying so.
+    public func loadClip(_ address: ClipAddress) throws -> (clip: Clip, directory: URL) {
+        let dir = clipDirectory(dataset: address.dataset, clip: address.clip)
+        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("clip.json").path) else {
+            throw ClipError.unknownAddress(address.description, reason: "not prepared under \(url.path)")
+        }
+        return (try ClipStore.read(dir), dir)
+    }
+
     /// Names of the prepared clips of a dataset (directories holding clip.json).
     public func preparedClips(dataset: String) -> [String] {
         let dir = url.appendingPathComponent(dataset)
