@@ -43,6 +43,7 @@ extension SplatRender {
         let dA0 = dAlpha ?? [], dD0 = dDepth ?? [], dF0 = dFeatures ?? []
         let hasDA = dAlpha != nil, hasDD = dDepth != nil, hasDF = dFeatures != nil
         let offsets = tileOffsets
+        let sigmaMaxSlot = 10 + nf
 
         buffers.withUnsafeMutableBufferPointer { bufP in
         dRGB.pixels.withUnsafeBufferPointer { gRGB in
@@ -92,7 +93,7 @@ extension SplatRender {
                                     let dx = pk[g] - fx, dy = pk[g + 1] - fy
                                     let ca = pk[g + 2], cb = pk[g + 3], cc = pk[g + 4]
                                     let sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
-                                    if sigma < 0 { continue }
+                                    if sigma < 0 || sigma > pk[g + sigmaMaxSlot] { continue }
                                     let vis = Foundation.exp(-sigma)
                                     let op = pk[g + 5]
                                     let aRaw = op * vis

@@ -54,7 +54,9 @@ public struct SplatRender: Sendable {
     public let settings: RasterizerSettings
     let cloud: GaussianCloud
     /// Per-Gaussian packed record for rasterisation, stride `stride`:
-    /// [mx, my, conicA, conicB, conicC, opacity, colour r, g, b, depth z, features...].
+    /// [mx, my, conicA, conicB, conicC, opacity, colour r, g, b, depth z, features..., σ_max], where
+    /// σ_max = ln(opacity / minAlpha): fragments with σ > σ_max have α < minAlpha and are skipped before
+    /// evaluating the exponential (same decision in forward and backward).
     let packed: [Float]
     let stride: Int
     /// Per-Gaussian raw (unclamped) colour, needed for the clamp's gradient.
@@ -94,7 +96,7 @@ public enum GaussianRasterizer {
         let tilesX = (width + tileSize - 1) / tileSize
         let tilesY = (height + tileSize - 1) / tileSize
         let nf = cloud.featureCount
-        let stride = 10 + nf
+        let stride = 11 + nf
         var packed = [Float](repeating: 0, count: n * stride)
         var rawColor = [Float](repeating: 0, count: n * 3)
         var radii = [Int32](repeating: 0, count: n)
@@ -109,7 +111,7 @@ public enum GaussianRasterizer {
         let limYPos = (Float(height) - cy) / fy + 0.3 * tanFovY, limYNeg = cy / fy + 0.3 * tanFovY
         let hasSH1 = cloud.shRest != nil
         let C0 = GaussianCloud.shC0, C1 = GaussianCloud.shC1
-        let eps2d = settings.eps2d, kSigma = settings.extentSigmas
+        let eps2d = settings.eps2d, kSigma = settings.extentSigmas, minAlphaCull = settings.minAlpha
 
         // 1. Projection, per Gaussian in parallel.
         packed.withUnsafeMutableBufferPointer { pk in
@@ -157,6 +159,8 @@ public enum GaussianRasterizer {
                     rect[4 * i] = tx0; rect[4 * i + 1] = tx1; rect[4 * i + 2] = ty0; rect[4 * i + 3] = ty1
                     let invDet = 1 / det
                     let o = 1 / (1 + Foundation.exp(-op[i]))
+                    // Never reaches α ≥ 1/255 anywhere: contributes nothing (culled like gsplat's skip).
+                    if !(o >= minAlphaCull) { rad[i] = 0; continue }
                     let base = i * stride
                     pk[base] = mx; pk[base + 1] = my
                     pk[base + 2] = c * invDet; pk[base + 3] = -b * invDet; pk[base + 4] = a * invDet
@@ -177,6 +181,7 @@ public enum GaussianRasterizer {
                     }
                     pk[base + 9] = z
                     for f in 0..<nf { pk[base + 10 + f] = fp[i * nf + f] }
+                    pk[base + 10 + nf] = minAlphaCull > 0 ? Foundation.log(o / minAlphaCull) : .infinity
                 }
             }
         }}}}}}}}}}}
@@ -227,6 +232,7 @@ public enum GaussianRasterizer {
         var contrib = [Int32](repeating: 0, count: np)
         let maxAlpha = settings.maxAlpha, minAlpha = settings.minAlpha, tThresh = settings.transmittanceThreshold
         let channels = 4 + nf   // r, g, b, z, features
+        let sigmaMaxSlot = 10 + nf
         rgb.withUnsafeMutableBufferPointer { rgbP in
         alpha.withUnsafeMutableBufferPointer { aP in
         accDepth.withUnsafeMutableBufferPointer { adP in
@@ -252,7 +258,7 @@ public enum GaussianRasterizer {
                                 let g = Int(lp[j]) * stride
                                 let dx = pk[g] - fx, dy = pk[g + 1] - fy
                                 let sigma = 0.5 * (pk[g + 2] * dx * dx + pk[g + 4] * dy * dy) + pk[g + 3] * dx * dy
-                                if sigma >= 0 {
+                                if sigma >= 0 && sigma <= pk[g + sigmaMaxSlot] {
                                     let a = min(maxAlpha, pk[g + 5] * Foundation.exp(-sigma))
                                     if a >= minAlpha {
                                         let nextT = T * (1 - a)
