@@ -12,7 +12,7 @@ struct FYMBench: ParsableCommand {
         commandName: "fym-bench",
         abstract: "Reproducible CPU benchmark suite for temporally consistent portrait video editing (Follow Your Motion and baselines).",
         version: FYMBenchVersion.string,
-        subcommands: [Version.self, Bench.self, Faces.self, Landmarks.self, FlowCommand.self, PairMetrics.self, MetricsList.self, DatasetsCommand.self, RunCommand.self, MergeCommand.self, ReportCommand.self, ReproduceCommand.self, MethodsCommand.self, EditCommand.self])
+        subcommands: [Version.self, Bench.self, Faces.self, Landmarks.self, FlowCommand.self, PairMetrics.self, MetricsList.self, DatasetsCommand.self, RunCommand.self, MergeCommand.self, ReportCommand.self, ReproduceCommand.self, MethodsCommand.self, EditCommand.self, AvatarCommand.self, ClipCommand.self])
 }
 
 enum FYMBenchVersion {
@@ -37,7 +37,7 @@ struct Version: ParsableCommand {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print measured figures.", subcommands: [Engine.self, Ops.self, FaceBench.self, FlowBench.self, SplatBench.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print measured figures.", subcommands: [Engine.self, Ops.self, FaceBench.self, FlowBench.self, SplatBench.self, ClipBench.self])
 
     struct Ops: ParsableCommand {
         static let configuration = CommandConfiguration(

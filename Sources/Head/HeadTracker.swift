@@ -47,6 +47,14 @@ public struct HeadTracker: Sendable {
         /// eyes 36–47, mouth 48–67), in inter-ocular distances.
         public var groupErrorIOD: [String: Double] = [:]
 
+        public init(identity: HeadIdentity, camera: PinholeCamera, expressions: [HeadExpression], poses: [HeadPose],
+                    reprojectionError: [Double?], reprojectionErrorIOD: [Double?], seconds: Double,
+                    groupErrorIOD: [String: Double] = [:]) {
+            self.identity = identity; self.camera = camera; self.expressions = expressions; self.poses = poses
+            self.reprojectionError = reprojectionError; self.reprojectionErrorIOD = reprojectionErrorIOD
+            self.seconds = seconds; self.groupErrorIOD = groupErrorIOD
+        }
+
         public var meanErrorIOD: Double? {
             let v = reprojectionErrorIOD.compactMap { $0 }
             return v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)

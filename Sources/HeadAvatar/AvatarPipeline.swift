@@ -1,0 +1,319 @@
+// The avatar stage for one prepared clip: tracking → training (cached) → outputs on disk.
+
+import Flow
+import Foundation
+import Hashing
+import Head
+import Imaging
+import Metrics
+import Parallelism
+import PortraitData
+import Splatting
+import Tensor
+
+/// Named training profiles (`fym-bench avatar train --profile`).
+///
+/// `quick`: 3000 iterations, one Gaussian per triangle to start (GaussianAvatars' initialisation),
+/// densification up to 60k — sized for 128×128 clips on 2 cores. `full`: 8000 iterations, two
+/// Gaussians per triangle, for 256×256 clips.
+public enum AvatarProfile: String, Sendable, CaseIterable, Codable {
+    case quick, full
+
+    public var settings: AvatarSettings {
+        var s = AvatarSettings()
+        switch self {
+        case .quick: break
+        case .full:
+            s.iterations = 8000
+            s.gaussiansPerTriangle = 2
+            s.densifyEvery = 250
+            s.maxGaussians = 150_000
+        }
+        return s
+    }
+}
+
+/// Where the head motion that drives the avatar comes from.
+public enum AvatarMotionSource: String, Sendable, Codable, CaseIterable {
+    /// Landmark tracking of the clip (``HeadTracker``): the real pipeline, for every clip.
+    case tracked
+    /// The synthetic generator's true parameters (an oracle, for synthetic clips only).
+    case groundTruth = "ground-truth"
+}
+
+/// Figures of one avatar run (`report.json`, and what `fym-bench avatar train` prints).
+public struct AvatarReport: Sendable, Codable, Equatable {
+    /// Mean PSNR (dB) over training / held-out frames, full frame, avatar over the training
+    /// background against the frame composited over that background with the head mask (the
+    /// masked-image protocol of INSTA / GaussianAvatars).
+    public var train_psnr: Double
+    public var test_psnr: Double
+    /// The same restricted to head-mask pixels (mask ≥ 0.5): the stricter figure.
+    public var train_psnr_head: Double
+    public var test_psnr_head: Double
+    /// Training wall time in seconds (tracking excluded; see `tracking_seconds`).
+    public var seconds: Double
+    public var tracking_seconds: Double
+    public var gaussians: Int
+    public var iterations: Int
+    public var train_frames: Int
+    public var test_frames: Int
+    /// Landmark tracking error of the motion source (mean over frames, % of the inter-ocular distance).
+    public var tracking_error_iod_percent: Double?
+    /// Synthetic clips: mean endpoint error (px) of the avatar trajectories D_t against the ground
+    /// truth on pixels visible in both (ground-truth visibility and head mask), and the fraction of
+    /// those pixels that the avatar also marks visible.
+    public var trajectory_epe: Double?
+    public var trajectory_coverage: Double?
+    /// Synthetic clips: mean angle (degrees) between avatar and ground-truth normals on head pixels.
+    public var normal_error_degrees: Double?
+    public var motion: String
+    public var profile: String
+    public var key: String
+}
+
+/// Errors of the avatar stage.
+public enum AvatarPipelineError: Error, CustomStringConvertible {
+    case noGroundTruthParameters(path: String)
+    case tooFewFrames(clip: String, frames: Int)
+
+    public var description: String {
+        switch self {
+        case .noGroundTruthParameters(let p):
+            return "\(p) does not exist: --motion ground-truth needs a synthetic clip (prepare one with `fym-bench datasets prepare synthetic-quick`); use --motion tracked for real videos"
+        case .tooFewFrames(let c, let n):
+            return "clip \(c) has \(n) frame(s); the avatar needs at least 2 (one for training, one held out)"
+        }
+    }
+}
+
+/// Trains (or loads from cache) the head avatar of a prepared clip and writes its outputs:
+///
+/// `<clip>/avatar/<key>/` with `report.json`, `settings.json`, `tracking.json`, `gaussians.safetensors`,
+/// `renders/` (S_t composited over the original frame outside the head), `alpha/`, `depth/` (f32),
+/// `normals/` (16-bit PNG of (n+1)/2), `trajectories/` (raw f32 H×W×2, DESIGN.md §9 convention) with
+/// `trajectory_visibility/`, `landmarks.json` and `side_by_side.mp4` (original | render).
+/// The key hashes the clip's frames and masks, the settings, the motion source and
+/// ``AvatarPipeline/version``, so any change retrains and an unchanged request is read back.
+public struct AvatarPipeline: Sendable {
+    /// Bumped when training or output code changes in a way that invalidates cached avatars.
+    public static let version = "avatar-3"
+
+    public var settings: AvatarSettings
+    public var motion: AvatarMotionSource
+    public var profileName: String
+    public var log: @Sendable (String) -> Void
+
+    public init(settings: AvatarSettings, motion: AvatarMotionSource = .tracked, profileName: String = "custom",
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.settings = settings; self.motion = motion; self.profileName = profileName; self.log = log
+    }
+
+    public struct Run: Sendable {
+        public var report: AvatarReport
+        public var directory: URL
+        public var cached: Bool
+    }
+
+    /// Cache key of a clip directory under these settings.
+    public func key(clipDirectory dir: URL) throws -> String {
+        var h = SHA256()
+        h.update(Array(AvatarPipeline.version.utf8))
+        h.update(Array(ClipStore.contentHash(ofPNGsIn: dir.appendingPathComponent("frames")).utf8))
+        h.update(Array(ClipStore.contentHash(ofPNGsIn: dir.appendingPathComponent("masks")).utf8))
+        h.update(Array((try? Data(contentsOf: dir.appendingPathComponent("landmarks.json"))) ?? Data()))
+        let enc = JSONEncoder(); enc.outputFormatting = .sortedKeys
+        h.update(Array(try enc.encode(settings)))
+        h.update(Array(motion.rawValue.utf8))
+        return String(h.finalize().map { String(format: "%02x", $0) }.joined().prefix(16))
+    }
+
+    /// Runs the stage for the clip at `dir` (reads the cache unless `force`).
+    public func run(clipDirectory dir: URL, force: Bool = false) throws -> Run {
+        let key = try key(clipDirectory: dir)
+        let out = dir.appendingPathComponent("avatar").appendingPathComponent(key)
+        let reportURL = out.appendingPathComponent("report.json")
+        if !force, FileManager.default.fileExists(atPath: reportURL.path),
+           let report: AvatarReport = try? ClipStore.readJSON(reportURL) {
+            log("avatar: cached \(out.path)")
+            return Run(report: report, directory: out, cached: true)
+        }
+        let clip = try ClipStore.read(dir)
+        guard clip.frameCount >= 2 else { throw AvatarPipelineError.tooFewFrames(clip: clip.metadata.address, frames: clip.frameCount) }
+        // Motion.
+        let trackStart = Date()
+        let tracking: HeadTracker.Result
+        switch motion {
+        case .tracked:
+            let stored = dir.appendingPathComponent("tracking.json")
+            if let t: HeadTracker.Result = try? ClipStore.readJSON(stored), t.poses.count == clip.frameCount {
+                tracking = t
+            } else {
+                log("avatar: tracking \(clip.frameCount) frames")
+                tracking = try HeadTracking.track(clip: clip, directory: dir)
+                // Kept with the clip, as `fym-bench datasets track` does (it depends only on the landmarks).
+                try? ClipStore.writeJSON(tracking, to: stored)
+            }
+        case .groundTruth:
+            tracking = try AvatarPipeline.groundTruthMotion(dir, clip: clip)
+        }
+        let trackingSeconds = Date().timeIntervalSince(trackStart)
+        let model = HeadModel()
+        let headCamera = tracking.camera
+        let trainer = AvatarTrainer(camera: splatCamera(for: headCamera), settings: settings)
+        let bg = trainer.backgroundColor
+        // Targets over the background, split.
+        let targets = clip.frames.indices.map { AvatarPipeline.target(clip.frames[$0], mask: clip.masks[$0], background: bg) }
+        let heldOut = Set(clip.frames.indices.filter { settings.heldOutEvery > 1 && $0 % settings.heldOutEvery == settings.heldOutEvery - 1 })
+        let trainIndices = clip.frames.indices.filter { !heldOut.contains($0) }
+        var avatar = HeadAvatar(model: model, gaussians: MeshBoundGaussians(parents: [], localMeans: [], localQuaternions: [], localLogScales: [],
+                                                                            opacityLogits: [], shDC: [], shRest: nil),
+                                identity: tracking.identity, expressions: tracking.expressions, poses: tracking.poses,
+                                camera: headCamera, settings: settings)
+        let trainFrames = trainIndices.map { AvatarTrainingFrame(target: targets[$0], mask: clip.masks[$0].pixels, mesh: avatar.mesh(frame: $0)) }
+        let start = Date()
+        let initial = trainer.initialGaussians(from: trainFrames[0])
+        log("avatar: \(initial.count) Gaussians on \(model.triangles.count) triangles; \(settings.iterations) iterations on \(trainFrames.count) frames (\(heldOut.count) held out)")
+        let log = self.log
+        avatar.gaussians = try trainer.train(initial, frames: trainFrames, progressEvery: 250) { p in
+            log(String(format: "avatar: iteration %5d  loss %.4f  psnr %.2f dB  %d Gaussians", p.iteration, p.loss, p.psnr, p.gaussians))
+        }
+        let seconds = Date().timeIntervalSince(start)
+        log(String(format: "avatar: trained in %.1f s, %d Gaussians", seconds, avatar.gaussians.count))
+
+        // Outputs.
+        try writeOutputs(avatar: avatar, clip: clip, clipDirectory: dir, targets: targets, heldOut: heldOut, tracking: tracking,
+                         trackingSeconds: trackingSeconds, seconds: seconds, key: key, to: out)
+        let report: AvatarReport = try ClipStore.readJSON(reportURL)
+        return Run(report: report, directory: out, cached: false)
+    }
+
+    /// The frame over the background with the (soft) head mask: m·frame + (1 − m)·background.
+    public static func target(_ frame: Image, mask: Image, background: SIMD3<Float>) -> Image {
+        var t = frame
+        let np = frame.width * frame.height
+        for c in 0..<3 { for i in 0..<np { let m = mask.pixels[i]; t.pixels[c * np + i] = m * frame.pixels[c * np + i] + (1 - m) * background[c] } }
+        return t
+    }
+
+    /// The synthetic generator's parameters as a tracking result (oracle motion).
+    public static func groundTruthMotion(_ dir: URL, clip: Clip) throws -> HeadTracker.Result {
+        let url = dir.appendingPathComponent("ground_truth/parameters.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { throw AvatarPipelineError.noGroundTruthParameters(path: url.path) }
+        let p: SyntheticParameters = try ClipStore.readJSON(url)
+        return HeadTracker.Result(identity: p.identity, camera: p.camera, expressions: p.frames.map(\.expression),
+                                  poses: p.frames.map(\.pose), reprojectionError: Array(repeating: 0, count: p.frames.count),
+                                  reprojectionErrorIOD: Array(repeating: 0, count: p.frames.count), seconds: 0)
+    }
+
+    func writeOutputs(avatar: HeadAvatar, clip: Clip, clipDirectory: URL, targets: [Image], heldOut: Set<Int>,
+                      tracking: HeadTracker.Result, trackingSeconds: Double, seconds: Double, key: String, to out: URL) throws {
+        let fm = FileManager.default
+        let staging = out.deletingLastPathComponent().appendingPathComponent(".\(key).partial-\(ProcessInfo.processInfo.processIdentifier)")
+        try? fm.removeItem(at: staging)
+        for sub in ["renders", "alpha", "depth", "normals", "trajectories", "trajectory_visibility"] {
+            try fm.createDirectory(at: staging.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        let n = clip.frameCount, w = clip.metadata.width, h = clip.metadata.height, np = w * h
+        let bg = avatar.background
+        // Frame 0 first: its depth and alpha are the visibility reference of every trajectory.
+        let first = avatar.render(frame: 0)
+        let reference = (depth: first.depth, alpha: first.alpha.pixels)
+        let gtDir = clipDirectory.appendingPathComponent("ground_truth")
+        let hasGT = fm.fileExists(atPath: gtDir.appendingPathComponent("trajectories").path)
+        var trainPSNR: [Double] = [], testPSNR: [Double] = [], trainHead: [Double] = [], testHead: [Double] = []
+        var epeSum = 0.0, epeCount = 0, covered = 0, normalSum = 0.0, normalCount = 0
+        var landmarks: [[[Float]]] = []
+        var sideBySide: [Image] = []
+        for t in 0..<n {
+            let f = t == 0 ? first : avatar.render(frame: t, frame0: reference)
+            let headMask = clip.masks[t].pixels.map { $0 >= 0.5 }
+            let psnr = ImageQuality.psnr(f.rgb, targets[t]) ?? .nan
+            let psnrHead = ImageQuality.psnr(f.rgb, targets[t], mask: headMask) ?? .nan
+            if heldOut.contains(t) { testPSNR.append(psnr); testHead.append(psnrHead) } else { trainPSNR.append(psnr); trainHead.append(psnrHead) }
+            let composite = f.composited(over: clip.frames[t], background: bg)
+            try composite.writePNG(to: ClipStore.framePath(staging, "renders", t, "png"))
+            try f.alpha.writePNG(to: ClipStore.framePath(staging, "alpha", t, "png"))
+            try AvatarPipeline.writeFloats(f.depth, to: ClipStore.framePath(staging, "depth", t, "f32"))
+            try f.normals.map { $0 == 0 ? 0 : ($0 + 1) / 2 }.writePNG(to: ClipStore.framePath(staging, "normals", t, "png"), bitDepth: 16)
+            try f.trajectory.writeRaw(to: ClipStore.framePath(staging, "trajectories", t, "f32"))
+            var vis = Image(width: w, height: h, channels: 1)
+            for i in 0..<np where f.trajectoryVisible[i] { vis.pixels[i] = 1 }
+            try vis.writePNG(to: ClipStore.framePath(staging, "trajectory_visibility", t, "png"))
+            landmarks.append(f.landmarks.map { [$0.x, $0.y] })
+            if hasGT {
+                let gt = try FlowField.readRaw(ClipStore.framePath(gtDir, "trajectories", t, "f32"), width: w, height: h)
+                let gtVis = try Image.readPNG(ClipStore.framePath(gtDir, "visibility", t, "png")).converted(toChannels: 1)
+                for i in 0..<np where gtVis.pixels[i] >= 0.5 && headMask[i] {
+                    let du = f.trajectory.u[i] - gt.u[i], dv = f.trajectory.v[i] - gt.v[i]
+                    epeSum += Double((du * du + dv * dv).squareRoot()); epeCount += 1
+                    if f.trajectoryVisible[i] { covered += 1 }
+                }
+                let gtNormals = ClipStore.framePath(gtDir, "normals", t, "png")
+                if let gn = try? Image.readPNG(gtNormals).converted(toChannels: 3) {
+                    for i in 0..<np where headMask[i] && f.alpha.pixels[i] >= 0.5 {
+                        let a = SIMD3(2 * gn.pixels[i] - 1, 2 * gn.pixels[np + i] - 1, 2 * gn.pixels[2 * np + i] - 1)
+                        let b = SIMD3(f.normals.pixels[i], f.normals.pixels[np + i], f.normals.pixels[2 * np + i])
+                        let la = (a * a).sum().squareRoot(), lb = (b * b).sum().squareRoot()
+                        guard la > 0.5, lb > 0.5 else { continue }
+                        let c = max(-1, min(1, (a * b).sum() / (la * lb)))
+                        normalSum += Double(Foundation.acos(c)) * 180 / Double.pi; normalCount += 1
+                    }
+                }
+            }
+            sideBySide.append(AvatarPipeline.sideBySide(clip.frames[t], composite))
+        }
+        try ClipStore.writeJSON(["frames": landmarks], to: staging.appendingPathComponent("landmarks.json"))
+        try ClipStore.writeJSON(tracking, to: staging.appendingPathComponent("tracking.json"))
+        try ClipStore.writeJSON(settings, to: staging.appendingPathComponent("settings.json"))
+        try AvatarPipeline.writeGaussians(avatar.gaussians, to: staging.appendingPathComponent("gaussians.safetensors"))
+        // Side-by-side video (original | render); skipped with a note when ffmpeg has no encoder.
+        do {
+            try VideoIO.encode(frames: sideBySide, to: staging.appendingPathComponent("side_by_side.mp4"), fps: clip.metadata.fps)
+        } catch {
+            log("avatar: side-by-side video not written: \(error)")
+        }
+        func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
+        let report = AvatarReport(
+            train_psnr: mean(trainPSNR), test_psnr: mean(testPSNR), train_psnr_head: mean(trainHead), test_psnr_head: mean(testHead),
+            seconds: seconds, tracking_seconds: trackingSeconds, gaussians: avatar.gaussians.count, iterations: settings.iterations,
+            train_frames: trainPSNR.count, test_frames: testPSNR.count,
+            tracking_error_iod_percent: motion == .groundTruth ? nil : tracking.meanErrorIOD.map { $0 * 100 },
+            trajectory_epe: epeCount > 0 ? epeSum / Double(epeCount) : nil,
+            trajectory_coverage: epeCount > 0 ? Double(covered) / Double(epeCount) : nil,
+            normal_error_degrees: normalCount > 0 ? normalSum / Double(normalCount) : nil,
+            motion: motion.rawValue, profile: profileName, key: key)
+        try ClipStore.writeJSON(report, to: staging.appendingPathComponent("report.json"))
+        if fm.fileExists(atPath: out.path) { try fm.removeItem(at: out) }
+        try fm.moveItem(at: staging, to: out)
+    }
+
+    static func sideBySide(_ a: Image, _ b: Image) -> Image {
+        let w = a.width, h = a.height
+        var out = Image(width: 2 * w, height: h, channels: 3)
+        for c in 0..<3 { for y in 0..<h { for x in 0..<w {
+            out.pixels[(c * h + y) * 2 * w + x] = a.pixels[(c * h + y) * w + x]
+            out.pixels[(c * h + y) * 2 * w + w + x] = b.pixels[(c * h + y) * w + x]
+        } } }
+        return out
+    }
+
+    static func writeFloats(_ v: [Float], to url: URL) throws {
+        let data = v.withUnsafeBufferPointer { Data(buffer: $0) }
+        try data.write(to: url)
+    }
+
+    /// The trained Gaussians as safetensors (`parents` stored as F32 indices, exact below 2²⁴).
+    public static func writeGaussians(_ g: MeshBoundGaussians, to url: URL) throws {
+        let n = g.count
+        var tensors: [String: Tensor] = [
+            "parents": Tensor(shape: [n], scalars: g.parents.map { Float($0) }),
+            "local_means": Tensor(shape: [n, 3], scalars: g.localMeans),
+            "local_quaternions": Tensor(shape: [n, 4], scalars: g.localQuaternions),
+            "local_log_scales": Tensor(shape: [n, 3], scalars: g.localLogScales),
+            "opacity_logits": Tensor(shape: [n], scalars: g.opacityLogits),
+            "sh_dc": Tensor(shape: [n, 3], scalars: g.shDC)]
+        if let r = g.shRest { tensors["sh_rest"] = Tensor(shape: [n, 3, 3], scalars: r) }
+        try SafetensorsFile.write(tensors, metadata: ["format": "fym-bench mesh-bound gaussians", "version": AvatarPipeline.version], to: url.path)
+    }
+}
