@@ -53,6 +53,9 @@ public struct ExperimentConfig: Sendable, Equatable, Codable {
     public var seed: UInt64
     /// The experiment file.
     public var path: String
+    /// CLIP weights folder (Hugging Face layout) for the clip_* metrics; nil = `$FYM_CLIP`, and
+    /// without either the CLIP metrics read "n/a" with the reason.
+    public var clipWeights: String? = nil
 }
 
 /// An experiment file (`Experiments/*.yaml`):
@@ -62,6 +65,7 @@ public struct ExperimentConfig: Sendable, Equatable, Codable {
 /// description: …
 /// flow: dis-medium
 /// source_frames: ground-truth
+/// clip_weights: ~/models/clip-vit-base-patch32   # optional; else $FYM_CLIP
 /// metrics: [warp_error, flicker, …]
 /// edits:
 ///   - {tool: instruct, prompt: turn the hair blue, seed: 1}
@@ -80,7 +84,7 @@ public struct Experiment: Sendable {
     let root: [String: AnyYAML]
 
     static let topKeys = ["name", "description", "flow", "source_frames", "metrics", "edits", "methods", "datasets",
-                          "frames", "resolution", "seed", "profiles"]
+                          "frames", "resolution", "seed", "profiles", "clip_weights"]
     static let profileKeys = ["datasets", "frames", "resolution", "edits", "methods", "metrics", "seed"]
 
     public static func load(_ url: URL) throws -> Experiment {
@@ -140,7 +144,8 @@ public struct Experiment: Sendable {
             clips: clips, frames: frames, resolution: try r.int("resolution", default: 128, range: 16...4096),
             edits: edits, methods: methods, metrics: metrics, flow: try r.optionalString("flow") ?? "dis-medium",
             sourceFrames: try r.optionalString("source_frames") ?? "ground-truth",
-            seed: UInt64(try r.int("seed", default: 0)), path: path)
+            seed: UInt64(try r.int("seed", default: 0)), path: path,
+            clipWeights: try r.optionalString("clip_weights").map { ($0 as NSString).expandingTildeInPath })
     }
 
     /// A file-name-safe short form of a prompt: lower-case words joined by '-', at most 40 characters.

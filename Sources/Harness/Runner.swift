@@ -1,3 +1,4 @@
+import CLIP
 import Editing
 import Face
 import Flow
@@ -92,7 +93,7 @@ public final class Runner: @unchecked Sendable {
     private var stageSeconds: [String: Double] = [:]
     private var stageComputed: [String: Int] = [:]
     private var stageCached: [String: Int] = [:]
-    private var landmarkStages: [String: () throws -> [LandmarkSet?]] = [:]
+    private var sharedStages: [String: Any] = [:]
 
     public init(config: ExperimentConfig, options: RunOptions) {
         self.config = config
@@ -369,16 +370,56 @@ public final class Runner: @unchecked Sendable {
         }
     }()
 
+    /// CLIP for the clip_* metrics, loaded once: the experiment's `clip_weights`, else `$FYM_CLIP`.
+    /// Without either the metrics are "n/a" with the reason; a folder that is given but cannot be
+    /// loaded is an error (naming the file) when the metrics stage runs.
+    lazy var clipEncoder: Result<(CLIPEncoder?, String?, String), CLIPError> = {
+        guard config.metrics.contains(where: { $0.hasPrefix("clip_") }) else { return .success((nil, "not requested", "")) }
+        let env = ProcessInfo.processInfo.environment["FYM_CLIP"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let folder = config.clipWeights ?? env else {
+            return .success((nil, "no CLIP weights: set FYM_CLIP=DIR or clip_weights in the experiment to a Hugging Face CLIP folder (e.g. openai/clip-vit-base-patch32)", ""))
+        }
+        do throws(CLIPError) {
+            let encoder = try CLIPEncoder.load(path: folder)
+            return .success((encoder, nil, Runner.clipFingerprint(folder: URL(fileURLWithPath: folder))))
+        } catch {
+            return .failure(error)
+        }
+    }()
+
+    /// Identity of a CLIP folder for cache keys: SHA-256 of config.json, the safetensors header and
+    /// the weight file's size (hashing 600 MB of weights on every run would cost seconds).
+    static func clipFingerprint(folder: URL) -> String {
+        var h = SHA256()
+        h.update(Array((try? Data(contentsOf: folder.appendingPathComponent("config.json"))) ?? Data()))
+        let weights = folder.appendingPathComponent("model.safetensors")
+        if let handle = try? FileHandle(forReadingFrom: weights) {
+            defer { try? handle.close() }
+            let prefix = (try? handle.read(upToCount: 8)) ?? Data()
+            h.update(Array(prefix))
+            if prefix.count == 8 {
+                let n = prefix.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian }
+                h.update(Array((try? handle.read(upToCount: Int(min(n, 100_000_000)))) ?? Data()))
+            }
+            let size = (try? handle.seekToEnd()) ?? 0
+            h.update(Array("\(size)".utf8))
+        }
+        return h.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
     func metricsStage(_ source: SourceStage, _ edit: EditStage, flows: (key: String, directory: URL),
                       output: (key: String, frames: [Image]), cell: Cell) throws -> [MetricResult] {
         let (landmarker, landmarkReason, landmarkHash) = lock.withLock { self.landmarker }
+        let (clip, clipReason, clipHash) = try lock.withLock { self.clipEncoder }.get()
         let key = ArtifactCache.key("metrics", ["source": source.key, "edit": edit.key, "flows": flows.key, "output": output.key,
                                                 "metrics": config.metrics.joined(separator: ","), "landmark_model": landmarkHash,
-                                                "metrics_version": "1"])
+                                                "clip_model": clipHash, "metrics_version": "2"])
         let cached = cache.exists("metrics", key)
         return try timed("metrics", cached: cached) {
             if !cached {
                 let sourceLandmarks = try landmarker.map { try sourceLandmarkStage(source, landmarker: $0, modelHash: landmarkHash) }
+                let sourceEmbeddings = config.metrics.contains("clip_direction")
+                    ? try clip.map { try sourceClipStage(source, clip: $0, modelHash: clipHash) } : nil
                 let estimator = try FlowMethods.named(config.flow)
                 let n = source.frames.count, w = config.resolution
                 let dir = flows.directory
@@ -389,7 +430,9 @@ public final class Runner: @unchecked Sendable {
                     precomputedSourceFlow: { a, b in
                         guard a < n, b < n else { return nil }
                         return try? FlowField.readRaw(dir.appendingPathComponent("\(a)-\(b).f32"), width: w, height: w)
-                    }, sourceLandmarks: sourceLandmarks)
+                    }, sourceLandmarks: sourceLandmarks,
+                    sourceCaption: edit.result.sourceCaption, targetCaption: edit.result.targetCaption,
+                    clip: clip, clipUnavailableReason: clipReason, sourceImageEmbeddings: sourceEmbeddings)
                 let results = try config.metrics.map { try MetricRegistry.metric($0).evaluate(context) }
                 try cache.store("metrics", key) { tmp in try ArtifactCache.writeJSON(results, to: tmp.appendingPathComponent("metrics.json")) }
             }
@@ -400,21 +443,34 @@ public final class Runner: @unchecked Sendable {
     /// dlib-68 landmarks of the source frames for the LMD metrics, detected once per clip.
     func sourceLandmarkStage(_ source: SourceStage, landmarker: FaceLandmarker, modelHash: String) throws -> [LandmarkSet?] {
         let key = ArtifactCache.key("source-landmarks", ["source": source.key, "model": modelHash, "policy": LandmarkPolicy.detectEachFrame.rawValue])
-        return try lock.withLock { () -> (() throws -> [LandmarkSet?]) in
-            // One computation per clip even when cells of the clip run concurrently.
-            if let pending = landmarkStages[key] { return pending }
+        return try perClipStage("source-landmarks", key: key, file: "landmarks.json") {
+            try MetricContext(output: source.frames, source: source.frames, landmarker: landmarker).detectSourceLandmarks()
+        }
+    }
+
+    /// CLIP image embeddings of the source frames for clip_direction, computed once per clip.
+    func sourceClipStage(_ source: SourceStage, clip: CLIPEncoder, modelHash: String) throws -> [[Float]] {
+        let key = ArtifactCache.key("source-clip", ["source": source.key, "model": modelHash])
+        return try perClipStage("source-clip", key: key, file: "embeddings.json") {
+            clip.embed(images: source.frames)
+        }
+    }
+
+    /// A cached per-clip artifact computed at most once even when cells of the clip run concurrently.
+    func perClipStage<T: Codable>(_ stage: String, key: String, file: String, compute: @escaping () throws -> T) throws -> T {
+        try lock.withLock { () -> (() throws -> T) in
+            if let pending = sharedStages[key] as? () throws -> T { return pending }
             let once = OnceValue { [self] in
-                let cached = cache.exists("source-landmarks", key)
-                return try timed("source-landmarks", cached: cached) {
+                let cached = cache.exists(stage, key)
+                return try timed(stage, cached: cached) {
                     if !cached {
-                        let context = try MetricContext(output: source.frames, source: source.frames, landmarker: landmarker)
-                        let found = context.detectSourceLandmarks()
-                        try cache.store("source-landmarks", key) { tmp in try ArtifactCache.writeJSON(found, to: tmp.appendingPathComponent("landmarks.json")) }
+                        let value = try compute()
+                        try cache.store(stage, key) { tmp in try ArtifactCache.writeJSON(value, to: tmp.appendingPathComponent(file)) }
                     }
-                    return try ArtifactCache.readJSON([LandmarkSet?].self, from: cache.directory("source-landmarks", key).appendingPathComponent("landmarks.json"))
+                    return try ArtifactCache.readJSON(T.self, from: cache.directory(stage, key).appendingPathComponent(file))
                 }
             }
-            landmarkStages[key] = once.get
+            sharedStages[key] = once.get
             return once.get
         }()
     }

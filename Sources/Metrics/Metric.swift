@@ -125,7 +125,7 @@ public enum MetricError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// The built-in metrics (``../shared/DESIGN.md`` §7, except the CLIP ones, which the CLIP module adds).
+/// The built-in metrics (``../shared/DESIGN.md`` §7).
 public enum MetricRegistry {
     public static let builtIn: [any Metric] = [
         WarpErrorMetric(longRange: false),
@@ -138,6 +138,9 @@ public enum MetricRegistry {
         EditFidelityMetric(kind: .ssim),
         SourceFidelityMetric(kind: .psnr),
         SourceFidelityMetric(kind: .ssim),
+        ClipMetric(kind: .text),
+        ClipMetric(kind: .direction),
+        ClipMetric(kind: .frame),
     ]
 
     public static var ids: [String] { builtIn.map(\.id) }

@@ -1,3 +1,4 @@
+import CLIP
 import Face
 import Flow
 import Foundation
@@ -26,6 +27,15 @@ public final class MetricContext: @unchecked Sendable {
     public let landmarker: FaceLandmarker?
     public let landmarkerUnavailableReason: String?
     public var landmarkPolicy: LandmarkPolicy
+    /// Captions of the source and of the intended result (CLIP directional similarity); the target
+    /// caption is also the text of the CLIP score.
+    public let sourceCaption: String?
+    public let targetCaption: String?
+    /// CLIP for the prompt-alignment metrics; nil makes them unavailable (with the reason).
+    public let clip: CLIPEncoder?
+    public let clipUnavailableReason: String?
+    private var imageEmbeddings: [Sequence: [[Float]]] = [:]
+    private var textEmbeddings: [String: [Float]] = [:]
 
     private let lock = NSLock()
     private var flows: [FlowKey: FlowField] = [:]
@@ -39,7 +49,10 @@ public final class MetricContext: @unchecked Sendable {
                 occlusionTest: OcclusionTest = OcclusionTest(), landmarker: FaceLandmarker? = nil,
                 landmarkerUnavailableReason: String? = nil, landmarkPolicy: LandmarkPolicy = .detectEachFrame,
                 precomputedSourceFlow: (@Sendable (Int, Int) -> FlowField?)? = nil,
-                sourceLandmarks: [LandmarkSet?]? = nil) throws {
+                sourceLandmarks: [LandmarkSet?]? = nil,
+                sourceCaption: String? = nil, targetCaption: String? = nil,
+                clip: CLIPEncoder? = nil, clipUnavailableReason: String? = nil,
+                sourceImageEmbeddings: [[Float]]? = nil) throws {
         guard let first = output.first else { throw MetricError.emptyClip }
         let size = "\(first.width)x\(first.height)"
         func check(_ frames: [Image]?, _ what: String) throws -> [Image]? {
@@ -63,6 +76,16 @@ public final class MetricContext: @unchecked Sendable {
         self.landmarkerUnavailableReason = landmarkerUnavailableReason
         self.landmarkPolicy = landmarkPolicy
         self.precomputedSourceFlow = precomputedSourceFlow
+        self.sourceCaption = sourceCaption
+        self.targetCaption = targetCaption ?? prompt
+        self.clip = clip
+        self.clipUnavailableReason = clipUnavailableReason
+        if let sourceImageEmbeddings {
+            guard sourceImageEmbeddings.count == output.count else {
+                throw MetricError.frameCountMismatch(what: "source CLIP embeddings", expected: output.count, got: sourceImageEmbeddings.count)
+            }
+            imageEmbeddings[.source] = sourceImageEmbeddings.map(CLIPEncoder.normalized)
+        }
         if let sourceLandmarks {
             guard sourceLandmarks.count == output.count else {
                 throw MetricError.frameCountMismatch(what: "source landmarks", expected: output.count, got: sourceLandmarks.count)
@@ -123,6 +146,25 @@ public final class MetricContext: @unchecked Sendable {
                                                backward: flow(.source, from: to, to: from))
         lock.withLock { occlusions[key] = mask }
         return mask
+    }
+
+    /// L2-normalised CLIP image embeddings of every frame of a sequence, computed once (batched).
+    /// Nil without CLIP or without that sequence.
+    public func clipImageEmbeddings(_ sequence: Sequence) -> [[Float]]? {
+        if let cached = lock.withLock({ imageEmbeddings[sequence] }) { return cached }
+        guard let clip, let frames = frames(sequence) else { return nil }
+        let e = clip.embed(images: frames).map(CLIPEncoder.normalized)
+        lock.withLock { imageEmbeddings[sequence] = e }
+        return e
+    }
+
+    /// L2-normalised CLIP text embedding, computed once per text. Nil without CLIP.
+    public func clipTextEmbedding(_ text: String) -> [Float]? {
+        if let cached = lock.withLock({ textEmbeddings[text] }) { return cached }
+        guard let clip else { return nil }
+        let e = CLIPEncoder.normalized(clip.embed(text: [text])[0])
+        lock.withLock { textEmbeddings[text] = e }
+        return e
     }
 
     /// Detects the source frames' landmarks (all frames, in parallel) — what the harness caches per clip.

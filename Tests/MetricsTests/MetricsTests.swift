@@ -86,7 +86,7 @@ final class MetricBehaviourTests: XCTestCase {
         let ids = MetricRegistry.ids
         XCTAssertEqual(Set(ids).count, ids.count)
         XCTAssertEqual(Set(ids), ["warp_error", "warp_error_long", "flicker", "motion_alignment", "lmd_mouth",
-                                  "lmd_face", "edit_psnr", "edit_ssim", "psnr", "ssim"])
+                                  "lmd_face", "edit_psnr", "edit_ssim", "psnr", "ssim", "clip_text", "clip_direction", "clip_frame"])
         for m in MetricRegistry.builtIn {
             XCTAssertFalse(m.descriptor.summary.isEmpty)
             XCTAssertFalse(m.descriptor.unit.isEmpty)
