@@ -169,6 +169,8 @@ public final class Runner: @unchecked Sendable {
         for m in config.methods { _ = try options.catalog.make(m.method, settings: m.settings) }
         for e in config.edits { _ = try options.editingTool(e.tool) }
         _ = try FlowMethods.named(config.flow)
+        // A CLIP folder that is given but cannot be loaded stops the run (every cell would fail).
+        _ = try lock.withLock { clipEncoder }.get()
     }
 
     struct Cell {

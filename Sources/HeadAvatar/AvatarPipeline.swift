@@ -97,7 +97,7 @@ public enum AvatarPipelineError: Error, CustomStringConvertible {
 /// ``AvatarPipeline/version``, so any change retrains and an unchanged request is read back.
 public struct AvatarPipeline: Sendable {
     /// Bumped when training or output code changes in a way that invalidates cached avatars.
-    public static let version = "avatar-3"
+    public static let version = "avatar-4"
 
     public var settings: AvatarSettings
     public var motion: AvatarMotionSource
@@ -163,14 +163,14 @@ public struct AvatarPipeline: Sendable {
         let trainer = AvatarTrainer(camera: splatCamera(for: headCamera), settings: settings)
         let bg = trainer.backgroundColor
         // Targets over the background, split.
-        let targets = clip.frames.indices.map { AvatarPipeline.target(clip.frames[$0], mask: clip.masks[$0], background: bg) }
+        let targets = clip.frames.indices.map { AvatarTrainingFrame.composite(clip.frames[$0], mask: clip.masks[$0].pixels, background: bg) }
         let heldOut = Set(clip.frames.indices.filter { settings.heldOutEvery > 1 && $0 % settings.heldOutEvery == settings.heldOutEvery - 1 })
         let trainIndices = clip.frames.indices.filter { !heldOut.contains($0) }
         var avatar = HeadAvatar(model: model, gaussians: MeshBoundGaussians(parents: [], localMeans: [], localQuaternions: [], localLogScales: [],
                                                                             opacityLogits: [], shDC: [], shRest: nil),
                                 identity: tracking.identity, expressions: tracking.expressions, poses: tracking.poses,
                                 camera: headCamera, settings: settings)
-        let trainFrames = trainIndices.map { AvatarTrainingFrame(target: targets[$0], mask: clip.masks[$0].pixels, mesh: avatar.mesh(frame: $0)) }
+        let trainFrames = trainIndices.map { AvatarTrainingFrame(image: clip.frames[$0], mask: clip.masks[$0].pixels, mesh: avatar.mesh(frame: $0)) }
         let start = Date()
         let initial = trainer.initialGaussians(from: trainFrames[0])
         log("avatar: \(initial.count) Gaussians on \(model.triangles.count) triangles; \(settings.iterations) iterations on \(trainFrames.count) frames (\(heldOut.count) held out)")
@@ -186,14 +186,6 @@ public struct AvatarPipeline: Sendable {
                          trackingSeconds: trackingSeconds, seconds: seconds, key: key, to: out)
         let report: AvatarReport = try ClipStore.readJSON(reportURL)
         return Run(report: report, directory: out, cached: false)
-    }
-
-    /// The frame over the background with the (soft) head mask: m·frame + (1 − m)·background.
-    public static func target(_ frame: Image, mask: Image, background: SIMD3<Float>) -> Image {
-        var t = frame
-        let np = frame.width * frame.height
-        for c in 0..<3 { for i in 0..<np { let m = mask.pixels[i]; t.pixels[c * np + i] = m * frame.pixels[c * np + i] + (1 - m) * background[c] } }
-        return t
     }
 
     /// The synthetic generator's parameters as a tracking result (oracle motion).

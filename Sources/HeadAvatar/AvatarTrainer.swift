@@ -61,8 +61,13 @@ public struct AvatarSettings: Sendable, Codable, Equatable {
     public var positionThreshold: Float = 1
     public var scaleRegularizer: Float = 1
     public var scaleThreshold: Float = 0.6
-    /// Background colour behind the avatar (targets are composited over it with the head mask).
+    /// Background colour behind the avatar for evaluation and outputs (targets are composited over
+    /// it with the head mask).
     public var background: [Float] = [0, 0, 0]
+    /// Train over a seeded random background colour per iteration (3DGS's `--random_background`):
+    /// outside the mask only a transparent avatar matches every colour, so hard mask edges do not
+    /// turn into opaque dark fringes when the render is composited over the video.
+    public var randomBackground = true
     /// Every `heldOutEvery`-th frame (index % n == n − 1) is held out for validation.
     public var heldOutEvery = 8
     public var seed: UInt64 = 1
@@ -70,13 +75,34 @@ public struct AvatarSettings: Sendable, Codable, Equatable {
     public init() {}
 }
 
-/// One training frame: the target image (already composited over the background with the head
-/// mask), the head mask itself (for the mask loss; nil = no mask term) and the posed mesh.
+/// One training frame: the video frame, its head mask (nil = the whole frame is the avatar) and
+/// the posed mesh.
 public struct AvatarTrainingFrame: Sendable {
-    public var target: Image
+    public var image: Image
     public var mask: [Float]?
     public var mesh: TriangleMesh
-    public init(target: Image, mask: [Float]? = nil, mesh: TriangleMesh) { self.target = target; self.mask = mask; self.mesh = mesh }
+    public init(image: Image, mask: [Float]? = nil, mesh: TriangleMesh) { self.image = image; self.mask = mask; self.mesh = mesh }
+
+    /// The training target over `background`: m·frame + (1 − m)·background.
+    public func target(background: SIMD3<Float>) -> Image {
+        AvatarTrainingFrame.composite(image, mask: mask, background: background)
+    }
+
+    /// m·image + (1 − m)·background (the image itself without a mask).
+    public static func composite(_ image: Image, mask: [Float]?, background: SIMD3<Float>) -> Image {
+        guard let mask else { return image }
+        var t = image
+        let np = image.width * image.height
+        t.pixels.withUnsafeMutableBufferPointer { tp in
+            image.pixels.withUnsafeBufferPointer { ip in
+                for c in 0..<3 {
+                    let b = background[c]
+                    for i in 0..<np { let m = mask[i]; tp[c * np + i] = m * ip[c * np + i] + (1 - m) * b }
+                }
+            }
+        }
+        return t
+    }
 }
 
 /// Errors of avatar training.
@@ -162,7 +188,7 @@ public struct AvatarTrainer: Sendable {
         let frames = TriangleFrames(frame.mesh)
         var rng = SplitMix64(seed: settings.seed ^ 0x5EED_A7A7)
         var parents = [Int32](), means = [Float](), quats = [Float](), scales = [Float](), ops = [Float](), dc = [Float]()
-        let img = frame.target
+        let img = frame.image
         let np = img.width * img.height
         let logit = GaussianCloud.logit(settings.initialOpacity)
         for t in 0..<frame.mesh.triangles.count where !skipTriangles.contains(t) {
@@ -213,8 +239,10 @@ public struct AvatarTrainer: Sendable {
     public func train(_ initial: MeshBoundGaussians, frames: [AvatarTrainingFrame],
                       progressEvery: Int = 0, progress: ((Progress) -> Void)? = nil) throws(AvatarTrainingError) -> MeshBoundGaussians {
         guard !frames.isEmpty else { throw .noFrames }
-        for (i, f) in frames.enumerated() where f.target.width != camera.width || f.target.height != camera.height || f.target.channels != 3 {
-            throw .sizeMismatch(frame: i, expected: "\(camera.width)x\(camera.height)x3", got: "\(f.target.width)x\(f.target.height)x\(f.target.channels)")
+        for (i, f) in frames.enumerated() where f.image.width != camera.width || f.image.height != camera.height || f.image.channels != 3
+            || (f.mask != nil && f.mask!.count != camera.width * camera.height) {
+            throw .sizeMismatch(frame: i, expected: "\(camera.width)x\(camera.height)x3 with a \(camera.width)x\(camera.height) mask",
+                                got: "\(f.image.width)x\(f.image.height)x\(f.image.channels), mask \(f.mask?.count ?? 0) values")
         }
         let s = settings
         var g = initial
@@ -236,8 +264,10 @@ public struct AvatarTrainer: Sendable {
             }
             let frame = frames[order.removeLast()]
             let tf = TriangleFrames(frame.mesh)
-            let render = GaussianRasterizer.render(g.cloud(in: tf), camera: camera, background: bg)
-            var (value, _, _, dImage) = loss.evaluate(render: render.rgb, target: frame.target)
+            let background = s.randomBackground ? SIMD3(rng.nextUnit(), rng.nextUnit(), rng.nextUnit()) : bg
+            let target = frame.target(background: background)
+            let render = GaussianRasterizer.render(g.cloud(in: tf), camera: camera, background: background)
+            var (value, _, _, dImage) = loss.evaluate(render: render.rgb, target: target)
             var dAlpha: [Float]? = nil
             if let mask = frame.mask, s.maskWeight > 0 {
                 let np = render.alpha.count, k = s.maskWeight / Float(np)
@@ -284,8 +314,8 @@ public struct AvatarTrainer: Sendable {
                 visibleCount = [Int32](repeating: 0, count: g.count)
             }
             if progressEvery > 0, it % progressEvery == 0 || it == s.iterations, let progress {
-                let mse = Double(max(1e-12, frame.target.pixels.indices.reduce(Float(0)) { a, i in
-                    let d = render.rgb.pixels[i] - frame.target.pixels[i]; return a + d * d } / Float(frame.target.pixels.count)))
+                let mse = Double(max(1e-12, target.pixels.indices.reduce(Float(0)) { a, i in
+                    let d = render.rgb.pixels[i] - target.pixels[i]; return a + d * d } / Float(target.pixels.count)))
                 progress(Progress(iteration: it, loss: running, psnr: -10 * Foundation.log10(mse), gaussians: g.count))
             }
         }

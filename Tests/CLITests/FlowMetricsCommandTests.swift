@@ -83,7 +83,7 @@ final class FlowMetricsCommandTests: XCTestCase {
         let list = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
         XCTAssertEqual(Set(list.compactMap { $0["id"] as? String }),
                        ["warp_error", "warp_error_long", "flicker", "motion_alignment", "lmd_mouth", "lmd_face",
-                        "edit_psnr", "edit_ssim", "psnr", "ssim"])
+                        "edit_psnr", "edit_ssim", "psnr", "ssim", "clip_text", "clip_direction", "clip_frame"])
         for m in list {
             XCTAssertNotNil(m["range"])
             XCTAssertTrue(["higher", "lower"].contains(m["direction"] as? String ?? ""))

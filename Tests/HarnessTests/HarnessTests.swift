@@ -242,3 +242,46 @@ final class HarnessInputTests: XCTestCase {
         XCTAssertEqual(try MethodCatalog.reference.make("frames:/tmp/x").id, "frames:/tmp/x")
     }
 }
+
+/// The CLIP metrics through the harness: numbers with weights, "n/a" with the reason without.
+final class HarnessClipTests: XCTestCase {
+    static var tinyCLIP: URL {
+        URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures/clip-tiny")
+    }
+
+    func testClipMetricsWithWeightsFolder() throws {
+        let t = try TinyExperiment()
+        let yaml = t.yaml(metrics: "[clip_text, clip_direction, clip_frame, flicker]") + "\nclip_weights: \(Self.tinyCLIP.path)\n"
+        let config = try Experiment.load(try t.writeExperiment(yaml)).resolve(profile: "quick")
+        try Runner(config: config, options: t.options(results: "R", cache: "C")).run()
+        let rows = try ResultTables.readRows(t.root.appendingPathComponent("R/rows.csv"))
+        for metric in ["clip_text", "clip_frame"] {
+            XCTAssertEqual(rows.filter { $0.metric == metric && $0.value != nil }.count, 3, metric)
+        }
+        // The unedited source has no image direction; the edited outputs have one.
+        XCTAssertNil(rows.first { $0.method == "source" && $0.metric == "clip_direction" }?.value)
+        XCTAssertNotNil(rows.first { $0.method == "per-frame" && $0.metric == "clip_direction" }?.value)
+        let info = try t.text("R/full_info.json")
+        XCTAssertTrue(info.contains("clip-tiny"), "the CLIP variant is pinned in full_info.json")
+        // A folder that is given but broken is an error naming the file.
+        let broken = t.root.appendingPathComponent("broken-clip")
+        try FileManager.default.createDirectory(at: broken, withIntermediateDirectories: true)
+        let bad = try Experiment.load(try t.writeExperiment(t.yaml(metrics: "[clip_text]") + "\nclip_weights: \(broken.path)\n", name: "bad.yaml")).resolve(profile: "quick")
+        XCTAssertThrowsError(try Runner(config: bad, options: t.options(results: "B", cache: "CB")).run()) {
+            XCTAssertTrue("\($0)".contains("config.json"), "\($0)")
+        }
+    }
+
+    func testClipMetricsWithoutWeightsReadNotAvailable() throws {
+        guard ProcessInfo.processInfo.environment["FYM_CLIP"] == nil else { throw XCTSkip("FYM_CLIP is set in this environment") }
+        let t = try TinyExperiment()
+        let config = try Experiment.load(try t.writeExperiment(t.yaml(metrics: "[clip_text, flicker]"))).resolve(profile: "quick")
+        try Runner(config: config, options: t.options(results: "R", cache: "C")).run()
+        let rows = try ResultTables.readRows(t.root.appendingPathComponent("R/rows.csv"))
+        XCTAssertTrue(rows.allSatisfy { $0.metric != "clip_text" || $0.value == nil }, "no number without weights")
+        let table = try t.text("R/tables/main.md")
+        XCTAssertTrue(table.contains("n/a"), table)
+        XCTAssertTrue(table.contains("FYM_CLIP"), table)
+    }
+}

@@ -48,8 +48,9 @@ final class AvatarPipelineTests: XCTestCase {
         let trainer = AvatarTrainer(camera: splatCamera(for: motion.camera), settings: pipeline.settings)
         var untrained = HeadAvatar(model: HeadModel(), gaussians: MeshBoundGaussians(parents: [], localMeans: [], localQuaternions: [], localLogScales: [], opacityLogits: [], shDC: [], shRest: nil),
                                    identity: motion.identity, expressions: motion.expressions, poses: motion.poses, camera: motion.camera, settings: pipeline.settings)
-        let target0 = AvatarPipeline.target(clip.frames[0], mask: clip.masks[0], background: trainer.backgroundColor)
-        untrained.gaussians = trainer.initialGaussians(from: AvatarTrainingFrame(target: target0, mesh: untrained.mesh(frame: 0)))
+        let frame0 = AvatarTrainingFrame(image: clip.frames[0], mask: clip.masks[0].pixels, mesh: untrained.mesh(frame: 0))
+        let target0 = frame0.target(background: trainer.backgroundColor)
+        untrained.gaussians = trainer.initialGaussians(from: frame0)
         let before = ImageQualityProxy.psnr(untrained.renderColor(frame: 0), target0)
         let trained = try Self.loadRender(run.directory, clip: clip, t: 0)
         XCTAssertGreaterThan(r.train_psnr, before + 2, "training must improve on the initialisation (\(before) dB)")
