@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "Harness",
             dependencies: [
-                "Imaging", "Face", "Flow", "Metrics", "CLIP", "PortraitData", "Editing", "Methods", "Hashing", "Parallelism",
+                "Imaging", "Face", "Flow", "Metrics", "CLIP", "PortraitData", "HeadAvatar", "Editing", "Methods", "Hashing", "Parallelism",
             ],
             swiftSettings: numericSettings),
         .target(name: "CLIP", dependencies: ["Tensor", "Imaging", "Parallelism"], swiftSettings: numericSettings),
@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "PortraitDataTests", dependencies: ["PortraitData", "Imaging", "Face", "Hashing", "Head", "Flow"]),
         .testTarget(name: "EditingTests", dependencies: ["Editing", "Imaging", "Face", "PortraitData", "Metrics", "Flow"]),
         .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Methods", "Editing", "PortraitData", "Imaging"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "HeadAvatar", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines"]),
         // Runs the built `fym-bench` executable (built by `swift build --build-tests`).
         .testTarget(name: "CLITests", dependencies: ["FYMBenchCLI"]),
     ]

@@ -38,7 +38,7 @@ struct AvatarCommand: ParsableCommand {
             let r = run.report
             var out: [String: Any] = [
                 "train_psnr": r.train_psnr, "test_psnr": r.test_psnr, "seconds": r.seconds, "gaussians": r.gaussians,
-                "train_psnr_head": r.train_psnr_head, "test_psnr_head": r.test_psnr_head, "iterations": r.iterations,
+                "train_psnr_head": r.train_psnr_head ?? NSNull(), "test_psnr_head": r.test_psnr_head ?? NSNull(), "iterations": r.iterations,
                 "tracking_seconds": r.tracking_seconds, "motion": r.motion, "profile": r.profile, "cached": run.cached,
                 "outputs": run.directory.path,
             ]

@@ -47,7 +47,8 @@ public struct ExperimentConfig: Sendable, Equatable, Codable {
     public var metrics: [String]
     /// Flow method for the consistency metrics (see `fym-bench flow --help`).
     public var flow: String
-    /// What the source frames S are: "ground-truth" (the clip's frames) until the avatar stage exists.
+    /// What the source frames S are: "ground-truth" (the clip's frames) or "avatar" (the 3DGS head
+    /// avatar's renders S_t composited over the frame, with its landmarks L_t and normals; DESIGN.md §2).
     public var sourceFrames: String
     /// Base seed of the cells.
     public var seed: UInt64
@@ -56,6 +57,10 @@ public struct ExperimentConfig: Sendable, Equatable, Codable {
     /// CLIP weights folder (Hugging Face layout) for the clip_* metrics; nil = `$FYM_CLIP`, and
     /// without either the CLIP metrics read "n/a" with the reason.
     public var clipWeights: String? = nil
+    /// Avatar training profile for `source_frames: avatar` (quick or full) and an optional
+    /// iteration override (`avatar_iterations`).
+    public var avatarProfile: String = "quick"
+    public var avatarIterations: Int? = nil
 }
 
 /// An experiment file (`Experiments/*.yaml`):
@@ -84,7 +89,7 @@ public struct Experiment: Sendable {
     let root: [String: AnyYAML]
 
     static let topKeys = ["name", "description", "flow", "source_frames", "metrics", "edits", "methods", "datasets",
-                          "frames", "resolution", "seed", "profiles", "clip_weights"]
+                          "frames", "resolution", "seed", "profiles", "clip_weights", "avatar_profile", "avatar_iterations"]
     static let profileKeys = ["datasets", "frames", "resolution", "edits", "methods", "metrics", "seed"]
 
     public static func load(_ url: URL) throws -> Experiment {
@@ -143,9 +148,22 @@ public struct Experiment: Sendable {
             name: name, description: try r.optionalString("description") ?? "", profile: profiles.isEmpty ? "default" : profile,
             clips: clips, frames: frames, resolution: try r.int("resolution", default: 128, range: 16...4096),
             edits: edits, methods: methods, metrics: metrics, flow: try r.optionalString("flow") ?? "dis-medium",
-            sourceFrames: try r.optionalString("source_frames") ?? "ground-truth",
+            sourceFrames: try Experiment.sourceFrames(r),
             seed: UInt64(try r.int("seed", default: 0)), path: path,
-            clipWeights: try r.optionalString("clip_weights").map { ($0 as NSString).expandingTildeInPath })
+            clipWeights: try r.optionalString("clip_weights").map { ($0 as NSString).expandingTildeInPath },
+            avatarProfile: try r.optionalString("avatar_profile") ?? "quick",
+            avatarIterations: try r.optionalInt("avatar_iterations", range: 1...1_000_000))
+    }
+
+    static func sourceFrames(_ r: ConfigReader) throws -> String {
+        let value = try r.optionalString("source_frames") ?? "ground-truth"
+        guard ["ground-truth", "avatar"].contains(value) else {
+            throw r.invalid("source_frames", "is '\(value)'; use ground-truth (the clip's frames) or avatar (the head avatar's renders)")
+        }
+        if let p = try r.optionalString("avatar_profile"), !["quick", "full"].contains(p) {
+            throw r.invalid("avatar_profile", "is '\(p)'; use quick or full")
+        }
+        return value
     }
 
     /// A file-name-safe short form of a prompt: lower-case words joined by '-', at most 40 characters.

@@ -4,6 +4,7 @@ import Face
 import Flow
 import Foundation
 import Hashing
+import HeadAvatar
 import Imaging
 import Methods
 import Metrics
@@ -203,12 +204,33 @@ public final class Runner: @unchecked Sendable {
             h.update(try Data(contentsOf: ClipStore.framePath(dir, "masks", i, "png")))
         }
         let clipHash = h.finalize().map { String(format: "%02x", $0) }.joined()
+        var avatar: AvatarPipeline?
+        var avatarKey = ""
+        if config.sourceFrames == "avatar" {
+            var settings = (AvatarProfile(rawValue: config.avatarProfile) ?? .quick).settings
+            if let n = config.avatarIterations { settings.iterations = n }
+            let pipeline = AvatarPipeline(settings: settings, motion: .tracked, profileName: config.avatarProfile,
+                                          log: { [options] in options.log("\(address): \($0)") })
+            avatarKey = try pipeline.key(clipDirectory: dir)
+            avatar = pipeline
+        }
         let key = ArtifactCache.key("source", ["clip": clipHash, "normals": "v1", "frames": "\(config.frames ?? 0)",
-                                               "resolution": "\(config.resolution)", "source_frames": config.sourceFrames])
+                                               "resolution": "\(config.resolution)", "source_frames": config.sourceFrames,
+                                               "avatar": avatarKey])
         let cached = cache.exists("source", key)
         return try timed("source", cached: cached) {
             if !cached {
                 var clip = try ClipStore.read(dir)
+                var normalsFolder = dir.appendingPathComponent("ground_truth")
+                if let avatar {
+                    // The avatar's renders, landmarks L_t and normals replace the clip's (cached per clip by the avatar stage).
+                    let run = try avatar.run(clipDirectory: dir)
+                    clip.frames = try (0..<clip.frameCount).map { try Image.readPNG(ClipStore.framePath(run.directory, "renders", $0, "png")).converted(toChannels: 3) }
+                    let marks: [String: [[[Double]]]] = try ClipStore.readJSON(run.directory.appendingPathComponent("landmarks.json"))
+                    clip.landmarks = (marks["frames"] ?? []).map { $0.map { SIMD2($0[0], $0[1]) } }
+                    clip.metadata.notes.append("source frames: head avatar \(run.directory.lastPathComponent) (train \(String(format: "%.2f", run.report.train_psnr)) dB, held-out \(String(format: "%.2f", run.report.test_psnr)) dB)")
+                    normalsFolder = run.directory
+                }
                 let n = min(config.frames ?? clip.frameCount, clip.frameCount)
                 let r = config.resolution
                 let scaleX = Double(r) / Double(clip.metadata.width), scaleY = Double(r) / Double(clip.metadata.height)
@@ -217,7 +239,7 @@ public final class Runner: @unchecked Sendable {
                 clip.masks = clip.masks.prefix(n).map { $0.width == r && $0.height == r ? $0 : $0.resized(width: r, height: r, filter: .bilinear).clamped() }
                 clip.landmarks = clip.landmarks.prefix(n).map { $0?.map { SIMD2(($0.x + 0.5) * scaleX - 0.5, ($0.y + 0.5) * scaleY - 0.5) } }
                 clip.metadata.notes.append("evaluation copy: \(n) frames at \(r)x\(r)")
-                let normals = try ClipStore.groundTruthNormals(dir, frames: n)?.map {
+                let normals = try ClipStore.normalMaps(in: normalsFolder, frames: n)?.map {
                     $0.width == r && $0.height == r ? $0 : $0.resized(width: r, height: r, filter: .nearest)
                 }
                 try cache.store("source", key) { tmp in

@@ -49,8 +49,8 @@ public struct AvatarReport: Sendable, Codable, Equatable {
     public var train_psnr: Double
     public var test_psnr: Double
     /// The same restricted to head-mask pixels (mask ≥ 0.5): the stricter figure.
-    public var train_psnr_head: Double
-    public var test_psnr_head: Double
+    public var train_psnr_head: Double?
+    public var test_psnr_head: Double?
     /// Training wall time in seconds (tracking excluded; see `tracking_seconds`).
     public var seconds: Double
     public var tracking_seconds: Double
@@ -91,13 +91,13 @@ public enum AvatarPipelineError: Error, CustomStringConvertible {
 ///
 /// `<clip>/avatar/<key>/` with `report.json`, `settings.json`, `tracking.json`, `gaussians.safetensors`,
 /// `renders/` (S_t composited over the original frame outside the head), `alpha/`, `depth/` (f32),
-/// `normals/` (16-bit PNG of (n+1)/2), `trajectories/` (raw f32 H×W×2, DESIGN.md §9 convention) with
+/// `normals/` (16-bit PNG of (n+1)/2, 0.5 where uncovered — the synthetic ground truth's layout), `trajectories/` (raw f32 H×W×2, DESIGN.md §9 convention) with
 /// `trajectory_visibility/`, `landmarks.json` and `side_by_side.mp4` (original | render).
 /// The key hashes the clip's frames and masks, the settings, the motion source and
 /// ``AvatarPipeline/version``, so any change retrains and an unchanged request is read back.
 public struct AvatarPipeline: Sendable {
     /// Bumped when training or output code changes in a way that invalidates cached avatars.
-    public static let version = "avatar-4"
+    public static let version = "avatar-5"
 
     public var settings: AvatarSettings
     public var motion: AvatarMotionSource
@@ -164,7 +164,8 @@ public struct AvatarPipeline: Sendable {
         let bg = trainer.backgroundColor
         // Targets over the background, split.
         let targets = clip.frames.indices.map { AvatarTrainingFrame.composite(clip.frames[$0], mask: clip.masks[$0].pixels, background: bg) }
-        let heldOut = Set(clip.frames.indices.filter { settings.heldOutEvery > 1 && $0 % settings.heldOutEvery == settings.heldOutEvery - 1 })
+        var heldOut = Set(clip.frames.indices.filter { settings.heldOutEvery > 1 && $0 % settings.heldOutEvery == settings.heldOutEvery - 1 })
+        if heldOut.isEmpty { heldOut = [clip.frameCount - 1] }   // clips shorter than the period still get a validation frame
         let trainIndices = clip.frames.indices.filter { !heldOut.contains($0) }
         var avatar = HeadAvatar(model: model, gaussians: MeshBoundGaussians(parents: [], localMeans: [], localQuaternions: [], localLogScales: [],
                                                                             opacityLogits: [], shDC: [], shRest: nil),
@@ -220,14 +221,14 @@ public struct AvatarPipeline: Sendable {
         for t in 0..<n {
             let f = t == 0 ? first : avatar.render(frame: t, frame0: reference)
             let headMask = clip.masks[t].pixels.map { $0 >= 0.5 }
-            let psnr = ImageQuality.psnr(f.rgb, targets[t]) ?? .nan
-            let psnrHead = ImageQuality.psnr(f.rgb, targets[t], mask: headMask) ?? .nan
-            if heldOut.contains(t) { testPSNR.append(psnr); testHead.append(psnrHead) } else { trainPSNR.append(psnr); trainHead.append(psnrHead) }
+            let psnr = ImageQuality.psnr(f.rgb, targets[t]) ?? ImageQuality.identicalPSNR
+            let psnrHead = ImageQuality.psnr(f.rgb, targets[t], mask: headMask)   // nil: empty head mask
+            if heldOut.contains(t) { testPSNR.append(psnr); testHead += [psnrHead].compactMap { $0 } } else { trainPSNR.append(psnr); trainHead += [psnrHead].compactMap { $0 } }
             let composite = f.composited(over: clip.frames[t], background: bg)
             try composite.writePNG(to: ClipStore.framePath(staging, "renders", t, "png"))
             try f.alpha.writePNG(to: ClipStore.framePath(staging, "alpha", t, "png"))
             try AvatarPipeline.writeFloats(f.depth, to: ClipStore.framePath(staging, "depth", t, "f32"))
-            try f.normals.map { $0 == 0 ? 0 : ($0 + 1) / 2 }.writePNG(to: ClipStore.framePath(staging, "normals", t, "png"), bitDepth: 16)
+            try f.normals.map { ($0 + 1) / 2 }.writePNG(to: ClipStore.framePath(staging, "normals", t, "png"), bitDepth: 16)
             try f.trajectory.writeRaw(to: ClipStore.framePath(staging, "trajectories", t, "f32"))
             var vis = Image(width: w, height: h, channels: 1)
             for i in 0..<np where f.trajectoryVisible[i] { vis.pixels[i] = 1 }
@@ -265,9 +266,9 @@ public struct AvatarPipeline: Sendable {
         } catch {
             log("avatar: side-by-side video not written: \(error)")
         }
-        func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
+        func mean(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.reduce(0, +) / Double(v.count) }
         let report = AvatarReport(
-            train_psnr: mean(trainPSNR), test_psnr: mean(testPSNR), train_psnr_head: mean(trainHead), test_psnr_head: mean(testHead),
+            train_psnr: mean(trainPSNR) ?? 0, test_psnr: mean(testPSNR) ?? 0, train_psnr_head: mean(trainHead), test_psnr_head: mean(testHead),
             seconds: seconds, tracking_seconds: trackingSeconds, gaussians: avatar.gaussians.count, iterations: settings.iterations,
             train_frames: trainPSNR.count, test_frames: testPSNR.count,
             tracking_error_iod_percent: motion == .groundTruth ? nil : tracking.meanErrorIOD.map { $0 * 100 },

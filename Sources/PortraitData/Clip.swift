@@ -316,9 +316,14 @@ public enum ClipStore {
 
     /// Ground-truth normal maps ((n + 1) / 2, camera space) of a synthetic clip, when present.
     public static func groundTruthNormals(_ directory: URL, frames: Int) throws -> [Image]? {
-        let first = framePath(directory.appendingPathComponent("ground_truth"), "normals", 0, "png")
-        guard FileManager.default.fileExists(atPath: first.path) else { return nil }
-        return try (0..<frames).map { try Image.readPNG(framePath(directory.appendingPathComponent("ground_truth"), "normals", $0, "png")).converted(toChannels: 3) }
+        try normalMaps(in: directory.appendingPathComponent("ground_truth"), frames: frames)
+    }
+
+    /// Normal maps `folder/normals/NNNNNN.png` ((n + 1)/2 per channel, 16-bit), nil when absent:
+    /// the synthetic ground truth's layout, which the head avatar's outputs share.
+    public static func normalMaps(in folder: URL, frames: Int) throws -> [Image]? {
+        guard FileManager.default.fileExists(atPath: framePath(folder, "normals", 0, "png").path) else { return nil }
+        return try (0..<frames).map { try Image.readPNG(framePath(folder, "normals", $0, "png")).converted(toChannels: 3) }
     }
 
     /// Ground-truth flow t → t+1 of a synthetic clip, when present.

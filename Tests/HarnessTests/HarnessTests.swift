@@ -285,3 +285,46 @@ final class HarnessClipTests: XCTestCase {
         XCTAssertTrue(table.contains("FYM_CLIP"), table)
     }
 }
+
+/// `source_frames: avatar`: the head avatar's renders become the source frames S_t.
+final class HarnessAvatarSourceTests: XCTestCase {
+    func testAvatarRendersAreTheSourceFrames() throws {
+        let t = try TinyExperiment()
+        let manifestURL = t.root.appendingPathComponent("syn.yaml")
+        try Data("name: syn\nkind: synthetic\nresolution: 48\nframes: 6\nfps: 25\nsynthetic: {subjects: 1, seed: 3}\n".utf8).write(to: manifestURL)
+        let clipDir = try SyntheticGenerator(manifest: try DatasetManifest.load(manifestURL), root: t.dataRoot).generate()[0]
+        let yaml = """
+        name: avatar-source
+        source_frames: avatar
+        avatar_iterations: 20
+        metrics: [psnr, flicker]
+        flow: dis-fast
+        edits:
+          - {tool: relight, prompt: warm light from the left, seed: 4}
+        methods: [source, per-frame]
+        profiles:
+          quick: {datasets: [syn/s0], resolution: 48}
+        """
+        let config = try Experiment.load(try t.writeExperiment(yaml, name: "avatar.yaml")).resolve(profile: "quick")
+        XCTAssertEqual(config.sourceFrames, "avatar")
+        let summary = try Runner(config: config, options: t.options(results: "R", cache: "C")).run()
+        XCTAssertEqual(summary.cells.count, 2)
+        let failures = try t.text("R/failures.csv")
+        XCTAssertEqual(failures.split(separator: "\n").count, 1, failures)
+        // The avatar was trained for the clip (cached beside it) and its renders are the source.
+        let avatars = try FileManager.default.contentsOfDirectory(atPath: clipDir.appendingPathComponent("avatar").path).filter { !$0.hasPrefix(".") }
+        XCTAssertEqual(avatars.count, 1)
+        guard avatars.count == 1 else { return }
+        let renders = clipDir.appendingPathComponent("avatar").appendingPathComponent(avatars[0]).appendingPathComponent("renders")
+        let render0 = try Image.readPNG(ClipStore.framePath(renders.deletingLastPathComponent(), "renders", 0, "png"))
+        let frame0 = try Image.readPNG(ClipStore.framePath(clipDir, "frames", 0, "png"))
+        XCTAssertNotEqual(render0.pixels, frame0.pixels, "the avatar's render, not the video frame")
+        let rows = try ResultTables.readRows(t.root.appendingPathComponent("R/rows.csv"))
+        XCTAssertEqual(rows.first { $0.method == "source" && $0.metric == "psnr" }?.value, 100)
+        // A bad value names the key.
+        let bad = yaml.replacingOccurrences(of: "source_frames: avatar", with: "source_frames: nerf")
+        XCTAssertThrowsError(try Experiment.load(try t.writeExperiment(bad, name: "bad.yaml")).resolve(profile: "quick")) {
+            XCTAssertTrue("\($0)".contains("source_frames"), "\($0)")
+        }
+    }
+}

@@ -39,7 +39,7 @@ final class AvatarPipelineTests: XCTestCase {
         let run = try pipeline.run(clipDirectory: clipDir)
         XCTAssertFalse(run.cached)
         let r = run.report
-        print("avatar test: train \(r.train_psnr) dB, test \(r.test_psnr) dB, head \(r.train_psnr_head)/\(r.test_psnr_head), epe \(r.trajectory_epe ?? -1) px, coverage \(r.trajectory_coverage ?? -1), normals \(r.normal_error_degrees ?? -1)°, \(r.gaussians) Gaussians, \(r.seconds) s")
+        print("avatar test: train \(r.train_psnr) dB, test \(r.test_psnr) dB, head \(r.train_psnr_head ?? -1)/\(r.test_psnr_head ?? -1), epe \(r.trajectory_epe ?? -1) px, coverage \(r.trajectory_coverage ?? -1), normals \(r.normal_error_degrees ?? -1)°, \(r.gaussians) Gaussians, \(r.seconds) s")
         XCTAssertEqual(r.train_frames, 6)
         XCTAssertEqual(r.test_frames, 2)
         // Initial error: the untrained Gaussians rendered against the same targets.
