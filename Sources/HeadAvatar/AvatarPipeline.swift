@@ -227,7 +227,7 @@ public struct AvatarPipeline: Sendable {
             let composite = f.composited(over: clip.frames[t], background: bg)
             try composite.writePNG(to: ClipStore.framePath(staging, "renders", t, "png"))
             try f.alpha.writePNG(to: ClipStore.framePath(staging, "alpha", t, "png"))
-            try AvatarPipeline.writeFloats(f.depth, to: ClipStore.framePath(staging, "depth", t, "f32"))
+            try ClipStore.writeFloat32(f.depth, to: ClipStore.framePath(staging, "depth", t, "f32"))
             try f.normals.map { ($0 + 1) / 2 }.writePNG(to: ClipStore.framePath(staging, "normals", t, "png"), bitDepth: 16)
             try f.trajectory.writeRaw(to: ClipStore.framePath(staging, "trajectories", t, "f32"))
             var vis = Image(width: w, height: h, channels: 1)
@@ -254,7 +254,7 @@ public struct AvatarPipeline: Sendable {
                     }
                 }
             }
-            sideBySide.append(AvatarPipeline.sideBySide(clip.frames[t], composite))
+            sideBySide.append(Image.grid([[clip.frames[t], composite]]))
         }
         try ClipStore.writeJSON(["frames": landmarks], to: staging.appendingPathComponent("landmarks.json"))
         try ClipStore.writeJSON(tracking, to: staging.appendingPathComponent("tracking.json"))
@@ -279,21 +279,6 @@ public struct AvatarPipeline: Sendable {
         try ClipStore.writeJSON(report, to: staging.appendingPathComponent("report.json"))
         if fm.fileExists(atPath: out.path) { try fm.removeItem(at: out) }
         try fm.moveItem(at: staging, to: out)
-    }
-
-    static func sideBySide(_ a: Image, _ b: Image) -> Image {
-        let w = a.width, h = a.height
-        var out = Image(width: 2 * w, height: h, channels: 3)
-        for c in 0..<3 { for y in 0..<h { for x in 0..<w {
-            out.pixels[(c * h + y) * 2 * w + x] = a.pixels[(c * h + y) * w + x]
-            out.pixels[(c * h + y) * 2 * w + w + x] = b.pixels[(c * h + y) * w + x]
-        } } }
-        return out
-    }
-
-    static func writeFloats(_ v: [Float], to url: URL) throws {
-        let data = v.withUnsafeBufferPointer { Data(buffer: $0) }
-        try data.write(to: url)
     }
 
     /// The trained Gaussians as safetensors (`parents` stored as F32 indices, exact below 2²⁴).

@@ -73,6 +73,12 @@ public struct AvatarSettings: Sendable, Codable, Equatable {
     public var seed: UInt64 = 1
 
     public init() {}
+
+    /// ``background`` as a colour (missing channels 0).
+    public var backgroundColor: SIMD3<Float> {
+        SIMD3(background.count > 0 ? background[0] : 0, background.count > 1 ? background[1] : 0,
+              background.count > 2 ? background[2] : 0)
+    }
 }
 
 /// One training frame: the video frame, its head mask (nil = the whole frame is the avatar) and
@@ -175,11 +181,7 @@ public struct AvatarTrainer: Sendable {
     public let camera: SplatCamera
     public init(camera: SplatCamera, settings: AvatarSettings) { self.camera = camera; self.settings = settings }
 
-    public var backgroundColor: SIMD3<Float> {
-        SIMD3(settings.background.count > 0 ? settings.background[0] : 0,
-              settings.background.count > 1 ? settings.background[1] : 0,
-              settings.background.count > 2 ? settings.background[2] : 0)
-    }
+    public var backgroundColor: SIMD3<Float> { settings.backgroundColor }
 
     /// Gaussians at the triangles of `frame.mesh` (``AvatarSettings/gaussiansPerTriangle`` per
     /// triangle: the centroid first, then seeded points inside), coloured by the target pixel
@@ -366,8 +368,7 @@ public struct AvatarTrainer: Sendable {
         var newRows = clones.count
         for i in splits {
             let q = SIMD4(g.localQuaternions[4 * i], g.localQuaternions[4 * i + 1], g.localQuaternions[4 * i + 2], g.localQuaternions[4 * i + 3])
-            let qn = q / (q * q).sum().squareRoot()
-            let r = rotationMatrixColumns(qn)
+            let r = rotationAxes(of: q)
             let sc = SIMD3(Foundation.exp(g.localLogScales[3 * i]), Foundation.exp(g.localLogScales[3 * i + 1]), Foundation.exp(g.localLogScales[3 * i + 2]))
             for _ in 0..<2 {
                 let z = SIMD3(rng.gaussian(), rng.gaussian(), rng.gaussian()) * sc
@@ -388,12 +389,3 @@ public struct AvatarTrainer: Sendable {
 }
 
 @inline(__always) func sigmoid(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
-
-/// Columns of the rotation matrix of a unit quaternion stored (w, x, y, z) in SIMD4 lanes.
-func rotationMatrixColumns(_ q: SIMD4<Float>) -> (SIMD3<Float>, SIMD3<Float>, SIMD3<Float>) {
-    let w = q.x, x = q.y, y = q.z, z = q.w
-    let c0 = SIMD3(1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y))
-    let c1 = SIMD3(2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x))
-    let c2 = SIMD3(2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y))
-    return (c0, c1, c2)
-}

@@ -79,7 +79,7 @@ public struct HeadAvatar: Sendable {
                      triangles: model.triangles)
     }
 
-    public var background: SIMD3<Float> { AvatarTrainer(camera: splatCamera(for: camera), settings: settings).backgroundColor }
+    public var background: SIMD3<Float> { settings.backgroundColor }
 
     /// Renders only the colour of frame t (training / evaluation path).
     public func renderColor(frame t: Int) -> Image {
@@ -130,6 +130,8 @@ public struct HeadAvatar: Sendable {
         var visible = [Bool](repeating: false, count: np)
         let feats = r.features!
         let fx = camera.fx
+        reference.alpha.withUnsafeBufferPointer { refAlpha in
+        reference.depth.withUnsafeBufferPointer { refDepth in
         for y in 0..<h {
             for x in 0..<w {
                 let i = y * w + x
@@ -144,23 +146,17 @@ public struct HeadAvatar: Sendable {
                 let q = SIMD2(Float(x), Float(y)) + d
                 u[i] = d.x; v[i] = d.y
                 guard q.x >= 0, q.y >= 0, q.x <= Float(w - 1), q.y <= Float(h - 1) else { continue }
-                let a0 = bilinear(reference.alpha, w, h, q.x, q.y)
-                let zRendered = bilinear(reference.depth, w, h, q.x, q.y)
+                // Frame 0's alpha and depth at the target (head-camera pixel centres at integers).
+                let a0 = Warping.sampleClamped(refAlpha, width: w, height: h, x: q.x, y: q.y)
+                let zRendered = Warping.sampleClamped(refDepth, width: w, height: h, x: q.x, y: q.y)
                 let tol = 0.002 + 3 * z0 / fx
                 visible[i] = a0 >= 0.5 && abs(zRendered - z0) <= tol
             }
         }
+        }}
         let landmarks = model.landmarks(identity: identity, expression: expressions[t], pose: poses[t], camera: camera)
         return AvatarFrame(rgb: r.rgb, alpha: Image(width: w, height: h, channels: 1, pixels: r.alpha), depth: r.depth,
                            normals: normals, trajectory: FlowField(width: w, height: h, u: u, v: v),
                            trajectoryVisible: visible, landmarks: landmarks)
-    }
-
-    /// Bilinear sample of a single-channel map at head-camera pixel coordinates (centre of pixel i at i).
-    func bilinear(_ m: [Float], _ w: Int, _ h: Int, _ x: Float, _ y: Float) -> Float {
-        let x0 = min(max(0, Int(x.rounded(.down))), w - 1), y0 = min(max(0, Int(y.rounded(.down))), h - 1)
-        let x1 = min(x0 + 1, w - 1), y1 = min(y0 + 1, h - 1)
-        let fx = x - Float(x0), fy = y - Float(y0)
-        return (1 - fy) * ((1 - fx) * m[y0 * w + x0] + fx * m[y0 * w + x1]) + fy * ((1 - fx) * m[y1 * w + x0] + fx * m[y1 * w + x1])
     }
 }

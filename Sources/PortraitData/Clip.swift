@@ -335,6 +335,18 @@ public enum ClipStore {
 
     struct LandmarkFile: Codable { var frames: [[[Double]]?] }
 
+    /// A map as raw little-endian float32 (depth maps of the ground truth and of the avatar);
+    /// non-finite values (no surface) are written as 0.
+    public static func writeFloat32(_ values: [Float], to url: URL) throws {
+        var bytes = [UInt8](repeating: 0, count: values.count * 4)
+        bytes.withUnsafeMutableBytes { raw in
+            for (i, v) in values.enumerated() {
+                raw.storeBytes(of: (v.isFinite ? v : 0).bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
+            }
+        }
+        try Data(bytes).write(to: url)
+    }
+
     public static func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -121,10 +121,7 @@ public struct SyntheticGenerator: Sendable {
                 }
                 for t in 0..<frames {
                     try normals[t].map { ($0 + 1) / 2 }.writePNG(to: ClipStore.framePath(gt, "normals", t, "png"), bitDepth: 16)
-                    let depth = depths[t].map { $0.isFinite ? $0 : 0 }
-                    var bytes = [UInt8](repeating: 0, count: depth.count * 4)
-                    for (i, d) in depth.enumerated() { withUnsafeBytes(of: d.bitPattern.littleEndian) { for k in 0..<4 { bytes[4 * i + k] = $0[k] } } }
-                    try Data(bytes).write(to: ClipStore.framePath(gt, "depth", t, "f32"))
+                    try ClipStore.writeFloat32(depths[t], to: ClipStore.framePath(gt, "depth", t, "f32"))
                 }
                 try ClipStore.writeJSON(parameters, to: gt.appendingPathComponent("parameters.json"))
             }

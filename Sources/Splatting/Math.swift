@@ -39,6 +39,14 @@ func rotationFromUnitQuaternion(_ w: Float, _ x: Float, _ y: Float, _ z: Float) 
          SIMD3(2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)))
 }
 
+/// The columns (rotated x, y, z axes) of the rotation of a quaternion stored (w, x, y, z) in SIMD4
+/// lanes; `q` is normalised first.
+public func rotationAxes(of q: SIMD4<Float>) -> (SIMD3<Float>, SIMD3<Float>, SIMD3<Float>) {
+    let u = q / (q * q).sum().squareRoot()
+    let r = rotationFromUnitQuaternion(u.x, u.y, u.z, u.w).transposed
+    return (r.r0, r.r1, r.r2)
+}
+
 /// VJP of `rotationFromUnitQuaternion`: gradient w.r.t. (w, x, y, z) of the unit quaternion given dL/dR.
 @inlinable
 func rotationVJP(_ w: Float, _ x: Float, _ y: Float, _ z: Float, _ g: Mat3) -> SIMD4<Float> {

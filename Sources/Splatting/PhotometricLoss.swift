@@ -93,11 +93,6 @@ public struct PhotometricLoss: Sendable {
     }
 
     /// Separable zero-padded convolution with ``window`` (symmetric, so it is its own adjoint).
-    static func filter(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ w: Int, _ h: Int,
-                       _ scratch: UnsafeMutablePointer<Float>) {
-        filter(UnsafePointer(src), dst, w, h, scratch)
-    }
-
     static func filter(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ w: Int, _ h: Int,
                        _ scratch: UnsafeMutablePointer<Float>) {
         let k = window
