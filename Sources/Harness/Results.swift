@@ -115,34 +115,31 @@ public enum ResultTables {
         return out
     }
 
-    public static func readRows(_ url: URL) throws -> [ResultRow] {
+    /// The data lines of a CSV file whose first line must be `header`, split into fields, with
+    /// their 1-based line numbers.
+    static func readTable(_ url: URL, header: String) throws -> [(line: Int, fields: [String])] {
         let text = try String(contentsOf: url, encoding: .utf8)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-        guard lines.first.map(String.init) == rowsHeader else {
-            throw ReportError.badTable(path: url.path, reason: "first line must be '\(rowsHeader)'")
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        guard lines.first.map(String.init) == header else {
+            throw ReportError.badTable(path: url.path, reason: "first line must be '\(header)'")
         }
-        lines.removeFirst()
-        return try lines.enumerated().map { i, line in
-            let f = fields(line)
-            guard f.count == 5 else { throw ReportError.badTable(path: url.path, reason: "line \(i + 2) has \(f.count) fields, expected 5") }
+        return lines.dropFirst().enumerated().map { ($0.offset + 2, fields($0.element)) }
+    }
+
+    public static func readRows(_ url: URL) throws -> [ResultRow] {
+        try readTable(url, header: rowsHeader).map { i, f in
+            guard f.count == 5 else { throw ReportError.badTable(path: url.path, reason: "line \(i) has \(f.count) fields, expected 5") }
             guard f[4].isEmpty || Double(f[4]) != nil else {
-                throw ReportError.badTable(path: url.path, reason: "line \(i + 2): value '\(f[4])' is not a number")
+                throw ReportError.badTable(path: url.path, reason: "line \(i): value '\(f[4])' is not a number")
             }
             return ResultRow(clip: f[0], edit: f[1], method: f[2], metric: f[3], value: f[4].isEmpty ? nil : Double(f[4]))
         }
     }
 
     public static func readPerFrame(_ url: URL) throws -> [PerFrameRow] {
-        let text = try String(contentsOf: url, encoding: .utf8)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-        guard lines.first.map(String.init) == perFrameHeader else {
-            throw ReportError.badTable(path: url.path, reason: "first line must be '\(perFrameHeader)'")
-        }
-        lines.removeFirst()
-        return try lines.enumerated().map { i, line in
-            let f = fields(line)
+        try readTable(url, header: perFrameHeader).map { i, f in
             guard f.count == 6, let frame = Int(f[4]) else {
-                throw ReportError.badTable(path: url.path, reason: "line \(i + 2) is not clip,edit,method,metric,frame,value")
+                throw ReportError.badTable(path: url.path, reason: "line \(i) is not clip,edit,method,metric,frame,value")
             }
             return PerFrameRow(clip: f[0], edit: f[1], method: f[2], metric: f[3], frame: frame, value: f[5].isEmpty ? nil : Double(f[5]))
         }
