@@ -14,6 +14,9 @@ enum ExpressionRig {
     static let jawMaxAngle: Float = 17 * Float.pi / 180
     /// Share of the fissure closure done by the upper lid (the lower lid rises the rest).
     static let upperLidShare: Float = 0.82
+    /// Upper-lid opening at eyeWiden = 1, as a share of the lid's closing angle (AU5 raises the
+    /// lid margin by about 2.5 mm of its 5.6 mm height).
+    static let lidWidenShare: Float = 0.45
 
     @inline(__always)
     static func gauss(_ p: SIMD3<Float>, _ c: SIMD3<Float>, _ sigma: SIMD3<Float>) -> Float {
@@ -27,7 +30,7 @@ enum ExpressionRig {
         // the two sides do not tear the surface at x = 0.
         let sx: Float = p.x / (p.x * p.x + 16).squareRoot()
         switch unit {
-        case .jawOpen, .blinkLeft, .blinkRight:
+        case .jawOpen, .blinkLeft, .blinkRight, .eyeWidenLeft, .eyeWidenRight:
             return .zero
         case .smileLeft, .smileRight:
             let side: Float = unit == .smileLeft ? 1 : -1
@@ -59,6 +62,22 @@ enum ExpressionRig {
         case .cheekPuff:
             let w = gauss(SIMD3(abs(p.x), p.y, p.z), SIMD3(40, 60, -68), SIMD3(16, 18, 18))
             return SIMD3(sx * 7, 1, -3) * w
+        case .browOuterRaiseLeft, .browOuterRaiseRight:
+            let side: Float = unit == .browOuterRaiseLeft ? 1 : -1
+            let q = SIMD3<Float>(p.x * side, p.y, p.z)
+            let w = gauss(q, SIMD3(40, -22, -76), SIMD3(16, 13, 26)) * smoothstep(8, 22, q.x)
+                * smoothstep(Anatomy.eyeCentreY - 3, Anatomy.eyeCentreY - 13, p.y)
+            return SIMD3(0, -6.0, -0.5) * w
+        case .mouthLeft, .mouthRight:
+            let side: Float = unit == .mouthLeft ? 1 : -1
+            let w = gauss(p, SIMD3(0, Anatomy.mouthY, -88), SIMD3(30, 13, 22))
+            return SIMD3(side * 6.0, 0, 0) * w
+        case .upperLipRaise:
+            let w = gauss(p, SIMD3(0, Anatomy.mouthY - 5, -92), SIMD3(20, 6, 12)) * (1 - smoothstep(Anatomy.mouthY - 1, Anatomy.mouthY + 2, p.y))
+            return SIMD3(0, -4.5, -0.8) * w
+        case .lowerLipDepress:
+            let w = gauss(p, SIMD3(0, Anatomy.mouthY + 6, -90), SIMD3(20, 7, 12)) * smoothstep(Anatomy.mouthY - 2, Anatomy.mouthY + 1, p.y)
+            return SIMD3(0, 4.5, 0.5) * w
         }
     }
 

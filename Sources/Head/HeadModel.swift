@@ -30,7 +30,10 @@ import Parallelism
 /// `HeadGeometry.swift`); it takes a few hundred milliseconds, so build one model and share it.
 public final class HeadModel: Sendable {
     /// Number of identity shape coefficients.
-    public static let identityCount = 22
+    public static let identityCount = 27
+    /// The first modes are mirror-symmetric; modes from this index on are asymmetries
+    /// (``identityModeNames``). ``HeadIdentity/random(seed:)`` draws the symmetric ones only.
+    public static let symmetricIdentityCount = 22
     /// Number of hair styles (``HeadIdentity/hairStyle`` is taken modulo this).
     public static let hairStyleCount = HairStyles.count
     /// The identity modes in coefficient order (e.g. "noseLength").
@@ -170,8 +173,9 @@ public final class HeadModel: Sendable {
         let mm: Float = 0.001
         let jaw = expression[.jawOpen] * ExpressionRig.jawMaxAngle
         let blink: [Float] = [expression[.blinkRight], expression[.blinkLeft]]   // side −1, +1
+        let widen: [Float] = [expression[.eyeWidenRight], expression[.eyeWidenLeft]]
         let gaze = expression.gaze
-        if jaw == 0 && blink[0] == 0 && blink[1] == 0 && gaze == .zero { return }
+        if jaw == 0 && blink[0] == 0 && blink[1] == 0 && widen[0] == 0 && widen[1] == 0 && gaze == .zero { return }
         // Pivots follow the identity deformation.
         func deformed(_ p: SIMD3<Float>, part: HeadPart) -> SIMD3<Float> {
             var q = p * mm
@@ -203,9 +207,11 @@ public final class HeadModel: Sendable {
                     let r = rg[i]
                     if r.lidSide != 0 {
                         let side = r.lidSide < 0 ? 0 : 1
-                        let b = blink[side]
-                        if b != 0 {
+                        let b = blink[side], w = widen[side]
+                        if b != 0 || w != 0 {
+                            // Blink closes both lids; eyeWiden opens the upper lid only.
                             let angle = b * r.lidClose * (r.lidUpper * ExpressionRig.upperLidShare - r.lidLower * (1 - ExpressionRig.upperLidShare))
+                                - w * r.lidClose * r.lidUpper * ExpressionRig.lidWidenShare
                             if angle != 0 { o[i] = ExpressionRig.rotateX(o[i], about: eyeCentres[side], angle: angle) }
                         }
                     }

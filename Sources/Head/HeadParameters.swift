@@ -46,6 +46,16 @@ public enum ExpressionUnit: String, CaseIterable, Sendable, Codable {
     case frown
     /// Cheeks puffed outward (AU34).
     case cheekPuff
+    /// Outer brow raise (AU2), subject's left / right: one brow's outer end up.
+    case browOuterRaiseLeft, browOuterRaiseRight
+    /// Lips and mouth corners shifted toward the subject's left / right (ARKit mouthLeft/Right).
+    case mouthLeft, mouthRight
+    /// Upper lip raiser (AU10).
+    case upperLipRaise
+    /// Lower lip depressor (AU16).
+    case lowerLipDepress
+    /// Upper lid raiser (AU5), subject's left / right: the upper lid opens further.
+    case eyeWidenLeft, eyeWidenRight
 
     /// Position of the unit in ``HeadExpression/weights``.
     public var index: Int { ExpressionUnit.allCases.firstIndex(of: self)! }
@@ -156,6 +166,25 @@ public struct HeadIdentity: Sendable, Codable, Equatable, Hashable {
     /// The mean face with default colours.
     public static let mean = HeadIdentity()
 
+    private enum CodingKeys: String, CodingKey { case shape, skinTone, eyeColor, hairColor, hairStyle, textureSeed }
+
+    /// Decodes a stored identity. Files written before the model gained modes (fewer shape
+    /// coefficients) read with the missing modes at 0 — the identity they described; more
+    /// coefficients than the model has is an error naming the count.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var shape = try c.decode([Float].self, forKey: .shape)
+        guard shape.count <= HeadModel.identityCount else {
+            throw DecodingError.dataCorruptedError(forKey: .shape, in: c, debugDescription:
+                "\(shape.count) identity shape coefficients; this head model has \(HeadModel.identityCount)")
+        }
+        shape += [Float](repeating: 0, count: HeadModel.identityCount - shape.count)
+        self.init(shape: shape, skinTone: try c.decode(SIMD3<Float>.self, forKey: .skinTone),
+                  eyeColor: try c.decode(SIMD3<Float>.self, forKey: .eyeColor),
+                  hairColor: try c.decode(SIMD3<Float>.self, forKey: .hairColor),
+                  hairStyle: try c.decode(Int.self, forKey: .hairStyle), textureSeed: try c.decode(UInt64.self, forKey: .textureSeed))
+    }
+
     /// Skin tones sampled between light and deep (display sRGB), roughly spanning the
     /// Fitzpatrick I–VI range.
     static let skinPalette: [SIMD3<Float>] = [
@@ -171,13 +200,15 @@ public struct HeadIdentity: Sendable, Codable, Equatable, Hashable {
         SIMD3(0.62, 0.48, 0.30), SIMD3(0.50, 0.24, 0.12), SIMD3(0.55, 0.55, 0.55),
     ]
 
-    /// A random person: shape coefficients N(0, 1) clipped to ±2.5, skin, eye and hair colours
+    /// A random person: the symmetric shape coefficients (the first
+    /// ``HeadModel/symmetricIdentityCount``) N(0, 1) clipped to ±2.5, skin, eye and hair colours
     /// from palettes (interpolated), a random hair style, all from a ``SplitMix64`` seeded with
-    /// `seed`.
+    /// `seed`. The asymmetry modes stay 0: they were added for tracking real faces, and drawing
+    /// them would change every synthetic preset generated before (same seeds, same people).
     public static func random(seed: UInt64) -> HeadIdentity {
         var g = SplitMix64(seed: seed ^ 0x1D_E471_7A11)
         var shape = [Float](repeating: 0, count: HeadModel.identityCount)
-        for i in 0..<shape.count { shape[i] = max(-2.5, min(2.5, g.gaussian())) }
+        for i in 0..<HeadModel.symmetricIdentityCount { shape[i] = max(-2.5, min(2.5, g.gaussian())) }
         func pick(_ palette: [SIMD3<Float>], _ g: inout SplitMix64) -> SIMD3<Float> {
             let f = g.uniform(0...Float(palette.count - 1))
             let i = min(Int(f), palette.count - 2)

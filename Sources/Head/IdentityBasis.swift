@@ -16,6 +16,7 @@ enum IdentityModes {
         "eyeSpacing", "eyeHeight", "eyeSize", "browHeight", "mouthWidth",
         "lipFullness", "mouthHeight", "cheekFullness", "foreheadSlope", "earSize",
         "browSpread", "browTilt",
+        "jawAsymmetry", "eyeHeightAsymmetry", "browHeightAsymmetry", "mouthOffset", "chinDeviation",
     ]
 
     @inline(__always)
@@ -89,6 +90,22 @@ enum IdentityModes {
             guard part == .skin else { return .zero }
             let along = max(-1.5, min(1.5, (abs(p.x) - 30) / 14))
             return SIMD3(0, -2.0 * along, 0) * gauss(SIMD3(abs(p.x), p.y, p.z), SIMD3(30, -22, -82), SIMD3(24, 8, 20))
+        // Asymmetry modes (real faces are not mirror-symmetric; PCA shape models such as BFM and
+        // FLAME carry it in their components). Positive: the subject's left side moves down / the
+        // feature moves toward the subject's left.
+        case 22: // jaw asymmetry: one side of the lower face lower than the other
+            let w = smoothstep(10, 60, p.y) * (1 - smoothstep(130, 170, p.y)) * smoothstep(10, 45, abs(p.x))
+            return SIMD3(0, sx * 3.0 * w, 0)
+        case 23: // eye height asymmetry: the left eye region lower, the right higher
+            return SIMD3(0, side * 1.2, 0) * ball(p, eye, 16, 30)
+        case 24: // brow height asymmetry
+            guard part == .skin else { return .zero }
+            return SIMD3(0, side * 2.0, 0) * gauss(SIMD3(abs(p.x), p.y, p.z), SIMD3(32, -22, -80), SIMD3(24, 9, 22))
+        case 25: // mouth offset: the mouth (and philtrum) off the midline
+            return SIMD3(2.5, 0, 0) * gauss(p, SIMD3(0, 70, -88), SIMD3(30, 16, 26))
+        case 26: // chin deviation: the chin and the front of the lower jaw shifted sideways
+            guard part == .skin || part == .teethLower else { return .zero }
+            return SIMD3(3.0, 0, 0) * smoothstep(60, 130, p.y) * (1 - smoothstep(150, 190, p.y)) * (1 - smoothstep(-60, 0, p.z))
         default:
             return .zero
         }

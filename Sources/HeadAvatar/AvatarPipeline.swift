@@ -125,6 +125,8 @@ public struct AvatarPipeline: Sendable {
         let enc = JSONEncoder(); enc.outputFormatting = .sortedKeys
         h.update(Array(try enc.encode(settings)))
         h.update(Array(motion.rawValue.utf8))
+        // The head model and tracker (tracked motion and the mesh the Gaussians are bound to).
+        h.update(Array(HeadTracker.version.utf8))
         return String(h.finalize().map { String(format: "%02x", $0) }.joined().prefix(16))
     }
 
@@ -146,7 +148,8 @@ public struct AvatarPipeline: Sendable {
         switch motion {
         case .tracked:
             let stored = dir.appendingPathComponent("tracking.json")
-            if let t: HeadTracker.Result = try? ClipStore.readJSON(stored), t.poses.count == clip.frameCount {
+            if let t: HeadTracker.Result = try? ClipStore.readJSON(stored), t.poses.count == clip.frameCount,
+               t.trackerVersion == HeadTracker.version {
                 tracking = t
             } else {
                 log("avatar: tracking \(clip.frameCount) frames")

@@ -73,6 +73,84 @@ final class ExpressionTests: XCTestCase {
         XCTAssertLessThan(maxMotion(frown, mouth + eyes), 0.6)
     }
 
+    func testOuterBrowRaiseAndEyeWidenActOnOneSide() {
+        // Subject's left = landmarks 22–26 (brow) and 42–47 (eye), image right.
+        let brow = moved(.browOuterRaiseLeft)
+        XCTAssertLessThan(shift(brow, 26).y, -2.0, "left outer brow end up")
+        XCTAssertLessThan(shift(brow, 26).y, shift(brow, 22).y - 1.0, "the outer end rises more than the inner")
+        XCTAssertLessThan(maxMotion(brow, Array(17...21) + mouth + nose + Array(36...41)), 0.3)
+        let browRight = moved(.browOuterRaiseRight)
+        XCTAssertLessThan(shift(browRight, 17).y, -2.0, "right outer brow end up")
+        XCTAssertLessThan(maxMotion(browRight, Array(22...26)), 0.3)
+
+        func openness(_ a: [SIMD2<Float>], right: Bool) -> Float {
+            right ? Shared.distance(a[37], a[41]) + Shared.distance(a[38], a[40])
+                  : Shared.distance(a[43], a[47]) + Shared.distance(a[44], a[46])
+        }
+        let widen = moved(.eyeWidenLeft)
+        XCTAssertGreaterThan(openness(widen, right: false), 1.2 * openness(neutral, right: false), "left eye opens wider")
+        XCTAssertLessThan(shift(widen, 43).y, -0.5, "by raising the upper lid")
+        XCTAssertLessThan(maxMotion(widen, [46, 47] + Array(36...41) + mouth + nose + brows), 0.3, "lower lid and the rest stay")
+        let widenRight = moved(.eyeWidenRight)
+        XCTAssertGreaterThan(openness(widenRight, right: true), 1.2 * openness(neutral, right: true))
+        XCTAssertLessThan(maxMotion(widenRight, Array(42...47)), 0.3)
+    }
+
+    func testMouthShiftAndLipRaiseUnits() {
+        // mouthLeft moves the lips toward the subject's left: +x in the image.
+        let left = moved(.mouthLeft), right = moved(.mouthRight)
+        for i in [48, 51, 54, 57, 62, 66] {
+            XCTAssertGreaterThan(shift(left, i).x, 1.5, "lip point \(i) to the subject's left")
+            XCTAssertLessThan(shift(right, i).x, -1.5, "lip point \(i) to the subject's right")
+        }
+        XCTAssertLessThan(maxMotion(left, eyes + brows), 0.3)
+        let upper = moved(.upperLipRaise), lower = moved(.lowerLipDepress)
+        XCTAssertLessThan(shift(upper, 51).y, -1.5, "upper lip up")
+        XCTAssertLessThan(abs(shift(upper, 57).y), 0.5, "lower lip stays")
+        XCTAssertGreaterThan(shift(lower, 57).y, 1.5, "lower lip down")
+        XCTAssertLessThan(abs(shift(lower, 51).y), 0.5, "upper lip stays")
+        XCTAssertLessThan(maxMotion(upper, eyes + brows), 0.3)
+        XCTAssertLessThan(maxMotion(lower, eyes + brows), 0.3)
+    }
+
+    /// Symmetric identity modes keep the face mirror-symmetric; the asymmetry modes move the
+    /// subject's left and right sides apart in the direction their names say.
+    func testAsymmetryModes() {
+        func landmarks(_ k: Int) -> [SIMD2<Float>] {
+            var id = HeadIdentity.mean
+            id.shape[k] = 1
+            return Shared.landmarks(HeadExpression(), identity: id)
+        }
+        // iBUG mirror pairs: jaw i ↔ 16−i, brows 17+i ↔ 26−i, eyes, nose wings, mouth corners.
+        let pairs = (0...7).map { ($0, 16 - $0) } + (0...4).map { (17 + $0, 26 - $0) } + [(36, 45), (39, 42), (31, 35), (48, 54)]
+        let centreX = (neutral[36].x + neutral[45].x) / 2
+        func asymmetry(_ l: [SIMD2<Float>]) -> Float {
+            pairs.map { a, b in abs((l[a].x - centreX) + (l[b].x - centreX)) + abs(l[a].y - l[b].y) }.max()!
+        }
+        let base = asymmetry(neutral)
+        for k in 0..<HeadModel.symmetricIdentityCount {
+            XCTAssertLessThan(asymmetry(landmarks(k)), base + 0.2, "\(HeadModel.identityModeNames[k]) is symmetric")
+        }
+        XCTAssertEqual(HeadModel.identityModeNames[HeadModel.symmetricIdentityCount], "jawAsymmetry")
+        let jaw = landmarks(HeadModel.symmetricIdentityCount)
+        XCTAssertGreaterThan(shift(jaw, 13).y, 0.5, "left jaw lower")
+        XCTAssertLessThan(shift(jaw, 3).y, -0.5, "right jaw higher")
+        let eye = landmarks(HeadModel.symmetricIdentityCount + 1)
+        XCTAssertGreaterThan(shift(eye, 45).y, 0.5)
+        XCTAssertLessThan(shift(eye, 36).y, -0.5)
+        let brow = landmarks(HeadModel.symmetricIdentityCount + 2)
+        XCTAssertGreaterThan(shift(brow, 24).y, 0.5)
+        XCTAssertLessThan(shift(brow, 19).y, -0.5)
+        let mouthOffset = landmarks(HeadModel.symmetricIdentityCount + 3)
+        for i in [48, 51, 54, 57] { XCTAssertGreaterThan(shift(mouthOffset, i).x, 0.5) }
+        let chin = landmarks(HeadModel.symmetricIdentityCount + 4)
+        XCTAssertGreaterThan(shift(chin, 8).x, 0.5)
+        XCTAssertLessThan(maxMotion(chin, eyes + brows), 0.1)
+        for k in HeadModel.symmetricIdentityCount..<HeadModel.identityCount {
+            XCTAssertGreaterThan(asymmetry(landmarks(k)), base + 0.5, "\(HeadModel.identityModeNames[k]) breaks the symmetry")
+        }
+    }
+
     func testCheekPuffMovesOnlyTheCheeks() {
         let m = Shared.model
         let v0 = m.vertices(identity: .mean, expression: HeadExpression())

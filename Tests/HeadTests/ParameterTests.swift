@@ -12,7 +12,7 @@ final class ParameterTests: XCTestCase {
         XCTAssertEqual(e.weights[ExpressionUnit.pucker.index], 0.4)
         XCTAssertEqual(e[.pucker], 0.4)
         XCTAssertEqual(HeadExpression([.pucker: 0.4]), e)
-        XCTAssertEqual(ExpressionUnit.allCases.count, 10)
+        XCTAssertEqual(ExpressionUnit.allCases.count, 18)
     }
 
     func testValidationThrowsTypedErrors() {
@@ -46,6 +46,19 @@ final class ParameterTests: XCTestCase {
         XCTAssertEqual(try dec.decode(PinholeCamera.self, from: enc.encode(cam)), cam)
         let s = HeadRenderSettings(background: .textured(seed: 3), samplesPerPixel: 4)
         XCTAssertEqual(try dec.decode(HeadRenderSettings.self, from: enc.encode(s)), s)
+        // An identity stored before the asymmetry modes existed (22 coefficients) reads with them at 0;
+        // more coefficients than the model has is an error giving the count.
+        var person = id
+        person.textureSeed = 12345   // a seed JSONSerialization carries exactly
+        var old = try JSONSerialization.jsonObject(with: enc.encode(person)) as! [String: Any]
+        old["shape"] = Array(person.shape.prefix(HeadModel.symmetricIdentityCount))
+        let padded = try dec.decode(HeadIdentity.self, from: JSONSerialization.data(withJSONObject: old))
+        XCTAssertEqual(padded.shape.count, HeadModel.identityCount)
+        XCTAssertEqual(padded, person, "random identities have no asymmetry, so the old file describes the same person")
+        old["shape"] = [Float](repeating: 0.1, count: HeadModel.identityCount + 1)
+        XCTAssertThrowsError(try dec.decode(HeadIdentity.self, from: JSONSerialization.data(withJSONObject: old))) { error in
+            XCTAssert("\(error)".contains("\(HeadModel.identityCount + 1) identity shape coefficients"), "\(error)")
+        }
         // Expressions are stored by unit name; unknown names are an error naming the unit.
         XCTAssertThrowsError(try dec.decode(HeadExpression.self, from: Data(#"{"jawOpen": 0.2, "wink": 1}"#.utf8))) { error in
             XCTAssert("\(error)".contains("wink"))
@@ -56,6 +69,9 @@ final class ParameterTests: XCTestCase {
         let ids = (0..<30).map { HeadIdentity.random(seed: UInt64($0)) }
         XCTAssertEqual(Set(ids.map(\.hairStyle)).count, HeadModel.hairStyleCount, "every hair style occurs")
         XCTAssert(ids.allSatisfy { $0.shape.count == HeadModel.identityCount && $0.shape.allSatisfy { abs($0) <= 2.5 } })
+        // Synthetic people are symmetric: the asymmetry modes (added for tracking real faces) stay 0,
+        // so presets generated before they existed are reproduced exactly.
+        XCTAssert(ids.allSatisfy { $0.shape[HeadModel.symmetricIdentityCount...].allSatisfy { $0 == 0 } })
         let tones = ids.map { $0.skinTone.x }
         XCTAssertGreaterThan(tones.max()! - tones.min()!, 0.3, "light and dark skin tones")
         XCTAssertEqual(HeadModel.identityModeNames.count, HeadModel.identityCount)
