@@ -64,7 +64,7 @@ let package = Package(
             swiftSettings: numericSettings),
         .target(name: "Editing", dependencies: ["Imaging", "Face", "PortraitData", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Methods", dependencies: ["Imaging", "PortraitData", "Editing"], swiftSettings: numericSettings),
-        .target(name: "Baselines", dependencies: ["Imaging", "Methods"], path: "Baselines", exclude: ["README.md"],
+        .target(name: "Baselines", dependencies: ["Imaging", "Flow", "Methods", "Parallelism"], path: "Baselines", exclude: ["README.md"],
                 swiftSettings: numericSettings),
         .target(
             name: "Harness",

@@ -1,3 +1,4 @@
+import Flow
 import Foundation
 import Methods
 
@@ -12,6 +13,25 @@ public enum Baselines {
                 throw MethodError.invalidSetting(method: "temporal-ema", key: "alpha", reason: "must be a number in (0, 1]")
             }
             return TemporalSmoothingMethod(alpha: alpha)
+        },
+        .init(id: "bonneel2015", summary: "Bonneel et al. 2015 blind temporal consistency: screened Poisson on the edit's gradients and the previous output warped by the source's flow",
+              settingKeys: ["lambda", "s", "levels", "iterations", "flow"]) { settings in
+            func number(_ key: String, _ fallback: Float, _ valid: (Float) -> Bool, _ rule: String) throws -> Float {
+                guard let text = settings[key] else { return fallback }
+                guard let v = Float(text), v.isFinite, valid(v) else {
+                    throw MethodError.invalidSetting(method: "bonneel2015", key: key, reason: "'\(text)' \(rule)")
+                }
+                return v
+            }
+            let lambda = try number("lambda", 0.1, { $0 >= 0 }, "must be a number ≥ 0")
+            let s = try number("s", 0.05, { $0 > 0 }, "must be a number > 0")
+            let levels = try number("levels", 6, { $0 >= 1 && $0 <= 16 && $0 == $0.rounded() }, "must be a whole number in 1…16")
+            let iterations = try number("iterations", 50, { $0 >= 1 && $0 <= 10000 && $0 == $0.rounded() }, "must be a whole number in 1…10000")
+            let flow = settings["flow"] ?? "dis-medium"
+            do { _ = try FlowMethods.named(flow) } catch {
+                throw MethodError.invalidSetting(method: "bonneel2015", key: "flow", reason: "\(error)")
+            }
+            return BlindTemporalConsistencyMethod(lambda: lambda, sigma: s, levels: Int(levels), iterations: Int(iterations), flowMethod: flow)
         },
     ])
 }

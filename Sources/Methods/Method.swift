@@ -48,6 +48,7 @@ public enum MethodError: Error, CustomStringConvertible, Equatable {
     case invalidSetting(method: String, key: String, reason: String)
     case wrongOutput(method: String, reason: String)
     case framesFolder(path: String, reason: String)
+    case invalidInput(method: String, reason: String)
 
     public var description: String {
         switch self {
@@ -61,6 +62,8 @@ public enum MethodError: Error, CustomStringConvertible, Equatable {
             return "method \(method) returned unusable output: \(reason)"
         case let .framesFolder(path, reason):
             return "frames folder \(path): \(reason)"
+        case let .invalidInput(method, reason):
+            return "method \(method) cannot run on this input: \(reason)"
         }
     }
 }
