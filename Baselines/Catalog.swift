@@ -33,5 +33,20 @@ public enum Baselines {
             }
             return BlindTemporalConsistencyMethod(lambda: lambda, sigma: s, levels: Int(levels), iterations: Int(iterations), flowMethod: flow)
         },
+        .init(id: "keyframe-propagation", summary: "EbSynth/Rerender-style: key-frame edits every `interval` frames carried both ways along the source's flow, per-pixel choice by guide error, the frame's own edit where both are occluded",
+              settingKeys: ["interval", "flow"]) { settings in
+            var interval = 10
+            if let text = settings["interval"] {
+                guard let v = Int(text), v >= 1 else {
+                    throw MethodError.invalidSetting(method: "keyframe-propagation", key: "interval", reason: "'\(text)' must be a whole number ≥ 1")
+                }
+                interval = v
+            }
+            let flow = settings["flow"] ?? "dis-medium"
+            do { _ = try FlowMethods.named(flow) } catch {
+                throw MethodError.invalidSetting(method: "keyframe-propagation", key: "flow", reason: "\(error)")
+            }
+            return KeyframePropagationMethod(interval: interval, flowMethod: flow)
+        },
     ])
 }
