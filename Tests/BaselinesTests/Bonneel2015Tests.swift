@@ -87,28 +87,6 @@ final class Bonneel2015Tests: XCTestCase {
         XCTAssertLessThan(error, 0.1 * singleError, "the coarse levels carry the low frequencies")
     }
 
-    func texture(_ width: Int, _ height: Int, shift: Float) -> Image {
-        var im = Image(width: width, height: height, channels: 3)
-        let plane = width * height
-        for y in 0..<height {
-            for x in 0..<width {
-                let u = Float(x) - shift, v = Float(y)
-                let base = 0.5 + 0.2 * sin(u * 0.45) * cos(v * 0.38) + 0.1 * sin(u * 0.17 + v * 0.23)
-                for c in 0..<3 { im.pixels[c * plane + y * width + x] = base + 0.05 * Float(c) }
-            }
-        }
-        return im
-    }
-
-    func input(source: [Image], edits: [Image]) -> MethodInput {
-        let meta = ClipMetadata(dataset: "t", clip: "c", kind: .user, frameCount: edits.count, width: edits[0].width, height: edits[0].height,
-                                fps: 25, source: "test", licence: "test", landmarkSource: "", maskSource: "")
-        return MethodInput(source: source, landmarks: source.map { _ in nil },
-                           masks: source.map { Image(width: $0.width, height: $0.height, channels: 1) }, clip: meta,
-                           edit: EditResult(frames: edits, prompt: "p", sourceCaption: "s", targetCaption: "t", seed: 0, tool: "test"),
-                           seed: 0, workDirectory: FileManager.default.temporaryDirectory)
-    }
-
     /// Per-frame brightness offsets of the edit: 0 for frame 0, then alternating ±0.06…0.1.
     func offsets(_ n: Int) -> [Float] {
         (0..<n).map { t -> Float in
@@ -135,10 +113,10 @@ final class Bonneel2015Tests: XCTestCase {
     /// A still scene whose edit flickers in brightness: the gradients of every E_t equal those of
     /// E_0 and the warped previous output is E_0, so the exact minimiser is O_t = E_0.
     func testRemovesBrightnessFlickerOnAStillScene() throws {
-        let still = texture(32, 32, shift: 0)
+        let still = BaselineScenes.texture(32, 32, shift: 0)
         let n = 5
         let edits = offsets(n).map { c in Image(width: 32, height: 32, channels: 3, pixels: still.pixels.map { $0 + c }) }
-        let out = try BlindTemporalConsistencyMethod().run(input(source: Array(repeating: still, count: n), edits: edits))
+        let out = try BlindTemporalConsistencyMethod().run(BaselineScenes.input(source: Array(repeating: still, count: n), edits: edits))
         XCTAssertEqual(out.count, n)
         for t in 1..<n {
             XCTAssertLessThan(meanAbs(out[t], edits[0], inset: 0), 0.003, "frame \(t)")
@@ -149,10 +127,10 @@ final class Bonneel2015Tests: XCTestCase {
     /// enters through, the output follows the motion with frame 0's brightness.
     func testFollowsTheSourceMotion() throws {
         let n = 6
-        let source = (0..<n).map { texture(48, 40, shift: 1.5 * Float($0)) }
+        let source = (0..<n).map { BaselineScenes.texture(48, 40, shift: 1.5 * Float($0)) }
         let c = offsets(n)
         let edits = (0..<n).map { t in Image(width: 48, height: 40, channels: 3, pixels: source[t].pixels.map { $0 + c[t] }) }
-        let out = try BlindTemporalConsistencyMethod().run(input(source: source, edits: edits))
+        let out = try BlindTemporalConsistencyMethod().run(BaselineScenes.input(source: source, edits: edits))
         for t in 1..<n {
             let target = edits[t].pixels.map { $0 - c[t] }   // S_t with frame 0's offset (0)
             let targetImage = Image(width: 48, height: 40, channels: 3, pixels: target)
@@ -170,7 +148,7 @@ final class Bonneel2015Tests: XCTestCase {
         XCTAssertThrowsError(try Baselines.catalog.make("bonneel2015", settings: ["levels": "2.5"])) { XCTAssertTrue("\($0)".contains("levels")) }
         XCTAssertThrowsError(try Baselines.catalog.make("bonneel2015", settings: ["flow": "raft"])) { XCTAssertTrue("\($0)".contains("raft")) }
         let edits = [Image(width: 4, height: 4, channels: 3)]
-        XCTAssertThrowsError(try BlindTemporalConsistencyMethod().run(input(source: edits + edits, edits: edits))) {
+        XCTAssertThrowsError(try BlindTemporalConsistencyMethod().run(BaselineScenes.input(source: edits + edits, edits: edits))) {
             XCTAssertTrue("\($0)".contains("1 edited frames for 2 source frames"))
         }
     }

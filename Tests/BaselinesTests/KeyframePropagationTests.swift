@@ -9,28 +9,6 @@ import XCTest
 /// `keyframe-propagation` on scenes with a known answer: key-frame colours carried along the
 /// source's motion, and the next key frame filling what the previous one never saw.
 final class KeyframePropagationTests: XCTestCase {
-    func texture(_ width: Int, _ height: Int, shift: Float) -> Image {
-        var im = Image(width: width, height: height, channels: 3)
-        let plane = width * height
-        for y in 0..<height {
-            for x in 0..<width {
-                let u = Float(x) - shift, v = Float(y)
-                let base = 0.5 + 0.2 * sin(u * 0.45) * cos(v * 0.38) + 0.1 * sin(u * 0.17 + v * 0.23)
-                for c in 0..<3 { im.pixels[c * plane + y * width + x] = base + 0.05 * Float(c) }
-            }
-        }
-        return im
-    }
-
-    func input(source: [Image], edits: [Image]) -> MethodInput {
-        let meta = ClipMetadata(dataset: "t", clip: "c", kind: .user, frameCount: edits.count, width: edits[0].width, height: edits[0].height,
-                                fps: 25, source: "test", licence: "test", landmarkSource: "", maskSource: "")
-        return MethodInput(source: source, landmarks: source.map { _ in nil },
-                           masks: source.map { Image(width: $0.width, height: $0.height, channels: 1) }, clip: meta,
-                           edit: EditResult(frames: edits, prompt: "p", sourceCaption: "s", targetCaption: "t", seed: 0, tool: "test"),
-                           seed: 0, workDirectory: FileManager.default.temporaryDirectory)
-    }
-
     /// Mean |a − b| over columns `columns` and all rows and channels.
     func meanAbs(_ a: Image, _ b: Image, columns: Range<Int>) -> Float {
         var s: Float = 0, k: Float = 0
@@ -57,13 +35,13 @@ final class KeyframePropagationTests: XCTestCase {
     /// the left was never seen by the previous key frame: it comes from the next one.
     func testCarriesKeyFrameColoursAlongTheMotion() throws {
         let n = 11, width = 64, height = 32
-        let source = (0..<n).map { texture(width, height, shift: 2 * Float($0)) }
+        let source = (0..<n).map { BaselineScenes.texture(width, height, shift: 2 * Float($0)) }
         // Key frames (0, 5, 10 at interval 5) edited with offset 0, the others with flicker.
         let method = KeyframePropagationMethod(interval: 5)
         let keys = Set(method.keyframes(count: n))
         let offsets = (0..<n).map { keys.contains($0) ? Float(0) : ($0 % 2 == 0 ? 0.1 : -0.08) }
         let edits = (0..<n).map { t in Image(width: width, height: height, channels: 3, pixels: source[t].pixels.map { $0 + offsets[t] }) }
-        let out = try method.run(input(source: source, edits: edits))
+        let out = try method.run(BaselineScenes.input(source: source, edits: edits))
         for k in keys { XCTAssertEqual(out[k], edits[k]) }
         for t in 0..<n where !keys.contains(t) {
             let interior = meanAbs(out[t], source[t], columns: 12..<(width - 12))
