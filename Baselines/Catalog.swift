@@ -34,7 +34,7 @@ public enum Baselines {
             return BlindTemporalConsistencyMethod(lambda: lambda, sigma: s, levels: Int(levels), iterations: Int(iterations), flowMethod: flow)
         },
         .init(id: "keyframe-propagation", summary: "EbSynth/Rerender-style: key-frame edits every `interval` frames carried both ways along the source's flow, per-pixel choice by guide error, the frame's own edit where both are occluded",
-              settingKeys: ["interval", "flow"]) { settings in
+              settingKeys: ["interval", "flow", "patch"]) { settings in
             var interval = 10
             if let text = settings["interval"] {
                 guard let v = Int(text), v >= 1 else {
@@ -46,7 +46,14 @@ public enum Baselines {
             do { _ = try FlowMethods.named(flow) } catch {
                 throw MethodError.invalidSetting(method: "keyframe-propagation", key: "flow", reason: "\(error)")
             }
-            return KeyframePropagationMethod(interval: interval, flowMethod: flow)
+            var patch = 5
+            if let text = settings["patch"] {
+                guard let v = Int(text), v >= 1, v <= 15, v % 2 == 1 else {
+                    throw MethodError.invalidSetting(method: "keyframe-propagation", key: "patch", reason: "'\(text)' must be an odd whole number in 1…15")
+                }
+                patch = v
+            }
+            return KeyframePropagationMethod(interval: interval, flowMethod: flow, patch: patch)
         },
     ])
 }

@@ -19,21 +19,26 @@ import Parallelism
 ///   boundary rule is off — over a chain of up to `interval` steps it would mark most edges) or
 ///   when the chain leaves the image.
 /// - Per pixel, among the candidates that survive, the one with the smaller guide error
-///   ‖S_t(x) − S_k(x + F_{t→k}(x))‖² wins (EbSynth's guide: how well the source itself is
-///   reproduced along the chain); where both are lost, the frame's own edit E_t is used.
+///   ‖S_t − S_k(· + F_{t→k})‖² summed over a 5×5 patch wins (EbSynth's guide: how well the
+///   source itself is reproduced along the chain); where both are lost (over most of the patch),
+///   the frame's own edit E_t is used.
 ///
-/// Settings: `interval` (10), `flow` (`dis-medium`).
+/// Settings: `interval` (10), `flow` (`dis-medium`), `patch` (5: the patch side for guide
+/// errors and losses; 1 compares single pixels).
 public struct KeyframePropagationMethod: VideoEditingMethod {
     public var interval: Int
     public var flowMethod: String
+    /// Side of the square patch over which guide errors and losses are pooled (odd).
+    public var patch: Int
 
-    public init(interval: Int = 10, flowMethod: String = "dis-medium") {
+    public init(interval: Int = 10, flowMethod: String = "dis-medium", patch: Int = 5) {
         self.interval = interval
         self.flowMethod = flowMethod
+        self.patch = patch
     }
 
     public var id: String { "keyframe-propagation" }
-    public var settings: [String: String] { ["interval": String(interval), "flow": flowMethod] }
+    public var settings: [String: String] { ["interval": String(interval), "flow": flowMethod, "patch": String(patch)] }
 
     /// The key frames of a clip of `count` frames.
     public func keyframes(count: Int) -> [Int] {
@@ -89,7 +94,8 @@ public struct KeyframePropagationMethod: VideoEditingMethod {
             }
             for t in (a + 1)..<b {
                 outputs[t] = KeyframePropagationMethod.fuse(frame: source[t], edit: edits[t],
-                                                            candidates: [(towardA[t]!, source[a], edits[a]), (towardB[t]!, source[b], edits[b])])
+                                                            candidates: [(towardA[t]!, source[a], edits[a]), (towardB[t]!, source[b], edits[b])],
+                                                            patchRadius: patch / 2)
             }
         }
         return outputs
@@ -126,28 +132,41 @@ public struct KeyframePropagationMethod: VideoEditingMethod {
     }
 
     /// Per pixel the surviving candidate with the smaller guide error, else the frame's edit.
-    static func fuse(frame: Image, edit: Image, candidates: [(Chain, Image, Image)]) -> Image {
+    /// Errors are summed over a (2r+1)² patch (EbSynth compares patches, not pixels: single-pixel
+    /// errors of two similar candidates flip at random and speckle the result), and a candidate
+    /// counts as lost where most of that patch is lost (isolated flow failures do not punch
+    /// holes of per-frame edit into a propagated region).
+    static func fuse(frame: Image, edit: Image, candidates: [(Chain, Image, Image)], patchRadius r: Int) -> Image {
         let w = frame.width, h = frame.height, plane = w * h, channels = frame.channels
         var out = edit
-        let warped = candidates.map { (chain, keySource, keyEdit) in
-            (chain, Warping.backwardWarp(keySource, by: chain.flow), Warping.backwardWarp(keyEdit, by: chain.flow))
-        }
-        for i in 0..<plane {
-            var best = -1
-            var bestError = Float.infinity
-            for (k, (chain, guide, _)) in warped.enumerated() where !chain.lost[i] {
-                let x = Float(i % w) + chain.flow.u[i], y = Float(i / w) + chain.flow.v[i]
-                if x < 0 || y < 0 || x > Float(w - 1) || y > Float(h - 1) { continue }
+        var errors: [Image] = [], lostShare: [Image] = [], colours: [Image] = []
+        for (chain, keySource, keyEdit) in candidates {
+            let guide = Warping.backwardWarp(keySource, by: chain.flow)
+            var error = Image(width: w, height: h, channels: 1), lost = Image(width: w, height: h, channels: 1)
+            for i in 0..<plane {
                 var e: Float = 0
                 for c in 0..<channels {
                     let d = frame.pixels[c * plane + i] - guide.pixels[c * plane + i]
                     e += d * d
                 }
-                if e < bestError { bestError = e; best = k }
+                error.pixels[i] = e
+                let x = Float(i % w) + chain.flow.u[i], y = Float(i / w) + chain.flow.v[i]
+                let outside = x < 0 || y < 0 || x > Float(w - 1) || y > Float(h - 1)
+                lost.pixels[i] = chain.lost[i] || outside ? 1 : 0
+            }
+            errors.append(error.boxFiltered(radius: r))
+            lostShare.append(lost.boxFiltered(radius: r))
+            colours.append(Warping.backwardWarp(keyEdit, by: chain.flow))
+        }
+        for i in 0..<plane {
+            var best = -1
+            var bestError = Float.infinity
+            for k in candidates.indices where lostShare[k].pixels[i] < 0.5 && errors[k].pixels[i] < bestError {
+                bestError = errors[k].pixels[i]
+                best = k
             }
             guard best >= 0 else { continue }
-            let colours = warped[best].2
-            for c in 0..<channels { out.pixels[c * plane + i] = colours.pixels[c * plane + i] }
+            for c in 0..<channels { out.pixels[c * plane + i] = colours[best].pixels[c * plane + i] }
         }
         return out
     }

@@ -56,5 +56,6 @@ final class KeyframePropagationTests: XCTestCase {
         XCTAssertEqual(try Baselines.catalog.make("keyframe-propagation", settings: ["interval": "5"]).settings["interval"], "5")
         XCTAssertThrowsError(try Baselines.catalog.make("keyframe-propagation", settings: ["interval": "0"])) { XCTAssertTrue("\($0)".contains("interval")) }
         XCTAssertThrowsError(try Baselines.catalog.make("keyframe-propagation", settings: ["flow": "raft"])) { XCTAssertTrue("\($0)".contains("raft")) }
+        XCTAssertThrowsError(try Baselines.catalog.make("keyframe-propagation", settings: ["patch": "4"])) { XCTAssertTrue("\($0)".contains("patch")) }
     }
 }

@@ -9,7 +9,8 @@ set grid
 plot 'data/warp_error_per_frame.dat' using 1:2 with linespoints pt 7 ps 0.4 title 'source', \
      'data/warp_error_per_frame.dat' using 1:3 with linespoints pt 7 ps 0.4 title 'per-frame', \
      'data/warp_error_per_frame.dat' using 1:4 with linespoints pt 7 ps 0.4 title 'temporal-ema', \
-     'data/warp_error_per_frame.dat' using 1:5 with linespoints pt 7 ps 0.4 title 'bonneel2015'
+     'data/warp_error_per_frame.dat' using 1:5 with linespoints pt 7 ps 0.4 title 'bonneel2015', \
+     'data/warp_error_per_frame.dat' using 1:6 with linespoints pt 7 ps 0.4 title 'keyframe-propagation'
 set terminal svg noenhanced size 900,540 font 'sans,10'
 set output 'warp_error_per_frame.svg'
 replot
