@@ -131,6 +131,15 @@ public enum ScreenedPoisson {
     public static func solveChannel(guide: [Float], data: [Float], weight: [Float], width: Int, height: Int,
                                     levels: Int, iterations: Int) -> [Float] {
         let rhs = (0..<guide.count).map { weight[$0] * (data[$0] - guide[$0]) }
+        let correction = solveCorrection(rhs: rhs, weight: weight, width: width, height: height, levels: levels, iterations: iterations)
+        return zip(guide, correction).map { $0 + $1 }
+    }
+
+    /// Solves (−Δ + w) D = r (4-neighbour Laplacian, Neumann borders) coarse to fine: coarse
+    /// levels sum r and w over 2×2 blocks, each level starts from the coarser solution upsampled
+    /// and runs `iterations` Jacobi sweeps.
+    public static func solveCorrection(rhs: [Float], weight: [Float], width: Int, height: Int,
+                                       levels: Int, iterations: Int) -> [Float] {
         var rights = [rhs], weights = [weight], sizes = [(width, height)]
         while rights.count < max(1, levels), sizes.last!.0 > 1 || sizes.last!.1 > 1 {
             let (w, h) = sizes.last!
@@ -148,7 +157,7 @@ public enum ScreenedPoisson {
             }
             jacobi(&correction, rhs: rights[level], weight: weights[level], width: w, height: h, iterations: iterations)
         }
-        return zip(guide, correction).map { $0 + $1 }
+        return correction
     }
 
     /// `iterations` Jacobi sweeps of (deg_x + w_x) D_x = Σ_y D_y + r_x (Neumann borders).

@@ -34,7 +34,7 @@ public enum Baselines {
             return BlindTemporalConsistencyMethod(lambda: lambda, sigma: s, levels: Int(levels), iterations: Int(iterations), flowMethod: flow)
         },
         .init(id: "keyframe-propagation", summary: "EbSynth/Rerender-style: key-frame edits every `interval` frames carried both ways along the source's flow, per-pixel choice by guide error, the frame's own edit where both are occluded",
-              settingKeys: ["interval", "flow", "patch"]) { settings in
+              settingKeys: ["interval", "flow", "patch", "blend"]) { settings in
             var interval = 10
             if let text = settings["interval"] {
                 guard let v = Int(text), v >= 1 else {
@@ -53,7 +53,11 @@ public enum Baselines {
                 }
                 patch = v
             }
-            return KeyframePropagationMethod(interval: interval, flowMethod: flow, patch: patch)
+            let blend = settings["blend"] ?? "poisson"
+            guard blend == "poisson" || blend == "none" else {
+                throw MethodError.invalidSetting(method: "keyframe-propagation", key: "blend", reason: "'\(blend)' must be poisson or none")
+            }
+            return KeyframePropagationMethod(interval: interval, flowMethod: flow, patch: patch, blend: blend == "poisson")
         },
     ])
 }

@@ -22,23 +22,31 @@ import Parallelism
 ///   ‖S_t − S_k(· + F_{t→k})‖² summed over a 5×5 patch wins (EbSynth's guide: how well the
 ///   source itself is reproduced along the chain); where both are lost (over most of the patch),
 ///   the frame's own edit E_t is used.
+/// - The choices are composited in the gradient domain (``GradientDomainComposite``, as EbSynth
+///   blends its two syntheses), so seams between regions from different key frames — whose
+///   edits can differ in colour — do not show as steps.
 ///
 /// Settings: `interval` (10), `flow` (`dis-medium`), `patch` (5: the patch side for guide
-/// errors and losses; 1 compares single pixels).
+/// errors and losses; 1 compares single pixels), `blend` (`poisson` or `none`).
 public struct KeyframePropagationMethod: VideoEditingMethod {
     public var interval: Int
     public var flowMethod: String
     /// Side of the square patch over which guide errors and losses are pooled (odd).
     public var patch: Int
+    /// Gradient-domain blending of the per-pixel choices (``GradientDomainComposite``).
+    public var blend: Bool
 
-    public init(interval: Int = 10, flowMethod: String = "dis-medium", patch: Int = 5) {
+    public init(interval: Int = 10, flowMethod: String = "dis-medium", patch: Int = 5, blend: Bool = true) {
         self.interval = interval
         self.flowMethod = flowMethod
         self.patch = patch
+        self.blend = blend
     }
 
     public var id: String { "keyframe-propagation" }
-    public var settings: [String: String] { ["interval": String(interval), "flow": flowMethod, "patch": String(patch)] }
+    public var settings: [String: String] {
+        ["interval": String(interval), "flow": flowMethod, "patch": String(patch), "blend": blend ? "poisson" : "none"]
+    }
 
     /// The key frames of a clip of `count` frames.
     public func keyframes(count: Int) -> [Int] {
@@ -95,7 +103,7 @@ public struct KeyframePropagationMethod: VideoEditingMethod {
             for t in (a + 1)..<b {
                 outputs[t] = KeyframePropagationMethod.fuse(frame: source[t], edit: edits[t],
                                                             candidates: [(towardA[t]!, source[a], edits[a]), (towardB[t]!, source[b], edits[b])],
-                                                            patchRadius: patch / 2)
+                                                            patchRadius: patch / 2, blend: blend)
             }
         }
         return outputs
@@ -136,9 +144,8 @@ public struct KeyframePropagationMethod: VideoEditingMethod {
     /// errors of two similar candidates flip at random and speckle the result), and a candidate
     /// counts as lost where most of that patch is lost (isolated flow failures do not punch
     /// holes of per-frame edit into a propagated region).
-    static func fuse(frame: Image, edit: Image, candidates: [(Chain, Image, Image)], patchRadius r: Int) -> Image {
+    static func fuse(frame: Image, edit: Image, candidates: [(Chain, Image, Image)], patchRadius r: Int, blend: Bool) -> Image {
         let w = frame.width, h = frame.height, plane = w * h, channels = frame.channels
-        var out = edit
         var errors: [Image] = [], lostShare: [Image] = [], colours: [Image] = []
         for (chain, keySource, keyEdit) in candidates {
             let guide = Warping.backwardWarp(keySource, by: chain.flow)
@@ -158,16 +165,16 @@ public struct KeyframePropagationMethod: VideoEditingMethod {
             lostShare.append(lost.boxFiltered(radius: r))
             colours.append(Warping.backwardWarp(keyEdit, by: chain.flow))
         }
+        // Label 0: the frame's own edit; k + 1: candidate k.
+        var labels = [Int](repeating: 0, count: plane)
         for i in 0..<plane {
-            var best = -1
             var bestError = Float.infinity
             for k in candidates.indices where lostShare[k].pixels[i] < 0.5 && errors[k].pixels[i] < bestError {
                 bestError = errors[k].pixels[i]
-                best = k
+                labels[i] = k + 1
             }
-            guard best >= 0 else { continue }
-            for c in 0..<channels { out.pixels[c * plane + i] = colours[best].pixels[c * plane + i] }
         }
-        return out
+        return blend ? GradientDomainComposite.compose([edit] + colours, labels: labels)
+                     : GradientDomainComposite.hardComposite([edit] + colours, labels: labels)
     }
 }

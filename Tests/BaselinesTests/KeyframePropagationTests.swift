@@ -52,10 +52,44 @@ final class KeyframePropagationTests: XCTestCase {
         }
     }
 
+    /// Largest step between horizontal neighbours of `a − b` in channel 0.
+    func maxStep(_ a: Image, minus b: Image?) -> Float {
+        var m: Float = 0
+        for y in 0..<a.height {
+            for x in 0..<(a.width - 1) {
+                let i = y * a.width + x
+                let d0 = a.pixels[i] - (b?.pixels[i] ?? 0), d1 = a.pixels[i + 1] - (b?.pixels[i + 1] ?? 0)
+                m = max(m, abs(d1 - d0))
+            }
+        }
+        return m
+    }
+
+    /// Two candidates that differ by a colour offset, chosen left and right of a seam: the hard
+    /// composite steps by the offset, the gradient-domain one keeps every texture gradient and
+    /// spreads the offset smoothly; identical candidates come back unchanged.
+    func testGradientDomainCompositeHidesSeams() {
+        let (w, h) = (48, 16)
+        let texture = BaselineScenes.texture(w, h, shift: 0)
+        let brighter = Image(width: w, height: h, channels: 3, pixels: texture.pixels.map { $0 + 0.2 })
+        let labels = (0..<(w * h)).map { ($0 % w) < w / 2 ? 0 : 1 }
+        let hard = GradientDomainComposite.hardComposite([texture, brighter], labels: labels)
+        XCTAssertGreaterThan(maxStep(hard, minus: texture), 0.19)
+        let blended = GradientDomainComposite.compose([texture, brighter], labels: labels)
+        let step = maxStep(blended, minus: texture)
+        print(String(format: "composite seam: hard step 0.200, blended largest step of the offset %.4f", step))
+        XCTAssertLessThan(step, 0.03, "the offset is spread, not a step")
+        let meanOffset = zip(blended.pixels, texture.pixels).map { $0 - $1 }.reduce(0, +) / Float(blended.pixels.count)
+        XCTAssertEqual(meanOffset, 0.1, accuracy: 0.01, "the anchor keeps the mean level of the hard composite")
+        XCTAssertEqual(GradientDomainComposite.compose([texture, texture], labels: labels), texture)
+    }
+
     func testCatalogValidatesSettings() throws {
         XCTAssertEqual(try Baselines.catalog.make("keyframe-propagation", settings: ["interval": "5"]).settings["interval"], "5")
         XCTAssertThrowsError(try Baselines.catalog.make("keyframe-propagation", settings: ["interval": "0"])) { XCTAssertTrue("\($0)".contains("interval")) }
         XCTAssertThrowsError(try Baselines.catalog.make("keyframe-propagation", settings: ["flow": "raft"])) { XCTAssertTrue("\($0)".contains("raft")) }
         XCTAssertThrowsError(try Baselines.catalog.make("keyframe-propagation", settings: ["patch": "4"])) { XCTAssertTrue("\($0)".contains("patch")) }
+        XCTAssertThrowsError(try Baselines.catalog.make("keyframe-propagation", settings: ["blend": "alpha"])) { XCTAssertTrue("\($0)".contains("blend")) }
+        XCTAssertEqual(try Baselines.catalog.make("keyframe-propagation", settings: ["blend": "none"]).settings["blend"], "none")
     }
 }
