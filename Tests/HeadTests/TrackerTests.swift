@@ -2,7 +2,8 @@ import Head
 import XCTest
 
 /// ``HeadTracker`` on exact landmarks of a person the synthetic generator never makes: an
-/// asymmetric face (the asymmetry identity modes) with the asymmetric brow, eye and lip units.
+/// asymmetric face (the asymmetry identity modes, fitted when ``HeadTracker/fitsAsymmetricIdentity``
+/// is on) with the asymmetric brow, eye and lip units.
 final class TrackerTests: XCTestCase {
     func testTracksAnAsymmetricFaceWithTheExtendedRig() {
         let model = Shared.model
@@ -20,7 +21,9 @@ final class TrackerTests: XCTestCase {
             truthPoses.append(pose)
             landmarks.append(model.landmarks(identity: person, expression: e, pose: pose, camera: camera))
         }
-        let result = HeadTracker().track(model: model, landmarks: landmarks, camera: camera)
+        var tracker = HeadTracker()
+        tracker.fitsAsymmetricIdentity = true
+        let result = tracker.track(model: model, landmarks: landmarks, camera: camera)
         let rotationError = (0..<n).map { t -> Float in
             let d = result.poses[t].rotation - truthPoses[t].rotation
             return (d * d).sum().squareRoot() * 180 / .pi
@@ -30,6 +33,10 @@ final class TrackerTests: XCTestCase {
         XCTAssertLessThan(result.meanErrorIOD!, 0.01)
         XCTAssertLessThan(rotationError, 2.5)
         XCTAssertEqual(result.trackerVersion, HeadTracker.version)
+        // By default the asymmetry modes are not fitted: they keep their starting values.
+        let symmetric = HeadTracker().track(model: model, landmarks: Array(landmarks.prefix(4)), camera: camera)
+        XCTAssertEqual(Array(symmetric.identity.shape[HeadModel.symmetricIdentityCount...]),
+                       [Float](repeating: 0, count: HeadModel.identityCount - HeadModel.symmetricIdentityCount))
         // The fitted face is asymmetric the same way: its neutral left jaw sits lower and its left
         // eye higher. (Brow height asymmetry is not asserted: over 16 frames it trades off against
         // the per-side outer brow raise, which landmarks alone cannot tell apart.)
