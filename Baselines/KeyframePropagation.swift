@@ -79,7 +79,8 @@ public struct KeyframePropagationMethod: VideoEditingMethod {
             backward[t + 1] = flows[2 * t]
             forward[t] = flows[2 * t + 1]
         }
-        let occlusion = { () -> OcclusionTest in var o = OcclusionTest(); o.useMotionBoundaries = false; return o }()
+        var occlusion = OcclusionTest()
+        occlusion.useMotionBoundaries = false
         // Per-step occlusion of frame t toward t−1 and toward t+1.
         var lostBackward = [[Bool]](repeating: [], count: n), lostForward = [[Bool]](repeating: [], count: n)
         for t in 1..<n { lostBackward[t] = occlusion.occlusionMask(forward: backward[t]!, backward: forward[t - 1]!) }
