@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 // FYM-Bench: a reproducible CPU benchmark suite for temporally consistent portrait video editing.
 // Module graph (imports point one way): fym-bench → EngineBenchmark → NN → Tensor → COpenBLAS;
-// fym-bench → Harness → {Baselines → Methods → Editing → PortraitData → {Head, Face, Flow, Hashing}, Metrics → {Face, Flow}}
+// fym-bench → Harness → {Baselines → {Methods → Editing → PortraitData → {Head, Face, Flow, Hashing}, HeadAvatar → {Splatting, Head}},
+// Metrics → {Face, Flow}}
 // → Imaging → CPNG; the numeric modules → Parallelism. See README.md and ../shared/DESIGN.md §2.
 import PackageDescription
 
@@ -64,7 +65,7 @@ let package = Package(
             swiftSettings: numericSettings),
         .target(name: "Editing", dependencies: ["Imaging", "Face", "PortraitData", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Methods", dependencies: ["Imaging", "PortraitData", "Editing"], swiftSettings: numericSettings),
-        .target(name: "Baselines", dependencies: ["Imaging", "Flow", "Methods", "Parallelism"], path: "Baselines", exclude: ["README.md"],
+        .target(name: "Baselines", dependencies: ["Imaging", "Flow", "Methods", "HeadAvatar", "Parallelism"], path: "Baselines", exclude: ["README.md"],
                 swiftSettings: numericSettings),
         .target(
             name: "Harness",
@@ -94,7 +95,7 @@ let package = Package(
         .testTarget(name: "HeadAvatarTests", dependencies: ["HeadAvatar", "Splatting", "Head", "PortraitData", "Imaging", "Flow"]),
         .testTarget(name: "PortraitDataTests", dependencies: ["PortraitData", "Imaging", "Face", "Hashing", "Head", "Flow"]),
         .testTarget(name: "EditingTests", dependencies: ["Editing", "Imaging", "Face", "PortraitData", "Metrics", "Flow"]),
-        .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Methods", "Editing", "PortraitData", "Imaging"]),
+        .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Methods", "Editing", "PortraitData", "Imaging", "HeadAvatar", "Head"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "HeadAvatar", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines"]),
         // Runs the built `fym-bench` executable (built by `swift build --build-tests`).
         .testTarget(name: "CLITests", dependencies: ["FYMBenchCLI"]),

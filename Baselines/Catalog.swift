@@ -1,5 +1,6 @@
 import Flow
 import Foundation
+import HeadAvatar
 import Methods
 
 /// The reimplemented baselines (DESIGN.md §6), by id. Adding a baseline is one file with a
@@ -58,6 +59,22 @@ public enum Baselines {
                 throw MethodError.invalidSetting(method: "keyframe-propagation", key: "blend", reason: "'\(blend)' must be poisson or none")
             }
             return KeyframePropagationMethod(interval: interval, flowMethod: flow, patch: patch, blend: blend == "poisson")
+        },
+        .init(id: "avatar-refit", summary: "3-D lifting (Instruct-NeRF2NeRF / PortraitGen-style): the clip's head avatar fine-tuned on the per-frame edits and rendered, composited over the edit outside the head",
+              settingKeys: ["iterations", "parameters"]) { settings in
+            var iterations = 200
+            if let text = settings["iterations"] {
+                guard let v = Int(text), v >= 1, v <= 1_000_000 else {
+                    throw MethodError.invalidSetting(method: "avatar-refit", key: "iterations", reason: "'\(text)' must be a whole number in 1…1000000")
+                }
+                iterations = v
+            }
+            let text = settings["parameters"] ?? "appearance"
+            guard let trainable = AvatarTrainer.TrainableParameters(rawValue: text) else {
+                throw MethodError.invalidSetting(method: "avatar-refit", key: "parameters",
+                                                 reason: "'\(text)' must be one of \(AvatarTrainer.TrainableParameters.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return AvatarRefitMethod(iterations: iterations, trainable: trainable)
         },
     ])
 }

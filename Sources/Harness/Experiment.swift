@@ -57,8 +57,9 @@ public struct ExperimentConfig: Sendable, Equatable, Codable {
     /// CLIP weights folder (Hugging Face layout) for the clip_* metrics; nil = `$FYM_CLIP`, and
     /// without either the CLIP metrics read "n/a" with the reason.
     public var clipWeights: String? = nil
-    /// Avatar training profile for `source_frames: avatar` (quick or full) and an optional
-    /// iteration override (`avatar_iterations`).
+    /// Avatar training profile (quick or full) and an optional iteration override
+    /// (`avatar_iterations`), for `source_frames: avatar` and for the methods built on the avatar
+    /// (avatar-refit; the harness trains each clip's avatar once and caches it in the clip's folder).
     public var avatarProfile: String = "quick"
     public var avatarIterations: Int? = nil
 }

@@ -191,6 +191,14 @@ public final class Runner: @unchecked Sendable {
         var landmarks: [[SIMD2<Double>]?]
         var masks: [Image]
         var metadata: ClipMetadata
+        /// The clip's trained head avatar, when a method of the run needs it (``VideoEditingMethod/needsAvatar``).
+        var avatar: AvatarReference? = nil
+    }
+
+    /// Whether any method of the run needs the clip's head avatar (the source stage then trains or
+    /// reads it, whatever `source_frames` says).
+    var methodsNeedAvatar: Bool {
+        config.methods.contains { (try? options.catalog.make($0.method, settings: $0.settings))?.needsAvatar ?? false }
     }
 
     /// The source frames S at the evaluation resolution and frame count.
@@ -206,7 +214,8 @@ public final class Runner: @unchecked Sendable {
         let clipHash = h.finalize().map { String(format: "%02x", $0) }.joined()
         var avatar: AvatarPipeline?
         var avatarKey = ""
-        if config.sourceFrames == "avatar" {
+        let needsAvatar = methodsNeedAvatar
+        if config.sourceFrames == "avatar" || needsAvatar {
             var settings = (AvatarProfile(rawValue: config.avatarProfile) ?? .quick).settings
             if let n = config.avatarIterations { settings.iterations = n }
             let pipeline = AvatarPipeline(settings: settings, motion: .tracked, profileName: config.avatarProfile,
@@ -216,13 +225,20 @@ public final class Runner: @unchecked Sendable {
         }
         let key = ArtifactCache.key("source", ["clip": clipHash, "normals": "v1", "frames": "\(config.frames ?? 0)",
                                                "resolution": "\(config.resolution)", "source_frames": config.sourceFrames,
-                                               "avatar": avatarKey])
+                                               "avatar": config.sourceFrames == "avatar" ? avatarKey : ""])
+        // The avatar for the methods built on it: trained once per clip, cached in the clip's folder.
+        var avatarReference: AvatarReference?
+        if needsAvatar, let avatar {
+            let trained = FileManager.default.fileExists(atPath: dir.appendingPathComponent("avatar/\(avatarKey)/report.json").path)
+            let run = try timed("avatar", cached: trained) { try avatar.run(clipDirectory: dir) }
+            avatarReference = AvatarReference(directory: run.directory, key: avatarKey)
+        }
         let cached = cache.exists("source", key)
         return try timed("source", cached: cached) {
             if !cached {
                 var clip = try ClipStore.read(dir)
                 var normalsFolder = dir.appendingPathComponent("ground_truth")
-                if let avatar {
+                if config.sourceFrames == "avatar", let avatar {
                     // The avatar's renders, landmarks L_t and normals replace the clip's (cached per clip by the avatar stage).
                     let run = try avatar.run(clipDirectory: dir)
                     clip.frames = try (0..<clip.frameCount).map { try Image.readPNG(ClipStore.framePath(run.directory, "renders", $0, "png")).converted(toChannels: 3) }
@@ -251,7 +267,8 @@ public final class Runner: @unchecked Sendable {
             let clip = try ClipStore.read(entry.appendingPathComponent("clip"))
             let normals = FileManager.default.fileExists(atPath: entry.appendingPathComponent("normals").path)
                 ? try ArtifactCache.readFrames(from: entry, name: "normals") : nil
-            return SourceStage(key: key, normals: normals, frames: clip.frames, landmarks: clip.landmarks, masks: clip.masks, metadata: clip.metadata)
+            return SourceStage(key: key, normals: normals, frames: clip.frames, landmarks: clip.landmarks, masks: clip.masks, metadata: clip.metadata,
+                               avatar: avatarReference)
         }
     }
 
@@ -354,6 +371,7 @@ public final class Runner: @unchecked Sendable {
         let method = try options.catalog.make(spec.method, settings: spec.settings)
         var parts = ["source": source.key, "edit": edit.key, "method": method.id, "seed": "\(seed)"]
         for (k, v) in method.settings { parts["method." + k] = v }
+        if method.needsAvatar { parts["avatar"] = source.avatar?.key ?? "none" }
         if let m = method as? ExternalFramesMethod, let folder = m.folder(for: source.metadata) {
             // The folder's file content is part of the key (hashed, not decoded).
             parts["frames_hash"] = ClipStore.contentHash(ofPNGsIn: folder)
@@ -365,7 +383,8 @@ public final class Runner: @unchecked Sendable {
                 let work = cache.root.appendingPathComponent("work").appendingPathComponent(key)
                 try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
                 let output = try method.run(MethodInput(source: source.frames, landmarks: source.landmarks, masks: source.masks,
-                                                        clip: source.metadata, edit: edit.result, seed: seed, workDirectory: work))
+                                                        clip: source.metadata, edit: edit.result, seed: seed, workDirectory: work,
+                                                        avatar: method.needsAvatar ? source.avatar : nil))
                 guard output.count == source.frames.count else {
                     throw MethodError.wrongOutput(method: spec.label, reason: "\(output.count) frames for a \(source.frames.count)-frame clip")
                 }

@@ -76,6 +76,8 @@ public struct AvatarReport: Sendable, Codable, Equatable {
 public enum AvatarPipelineError: Error, CustomStringConvertible {
     case noGroundTruthParameters(path: String)
     case tooFewFrames(clip: String, frames: Int)
+    /// A stored avatar that cannot be read back (missing file, wrong tensor shapes, bad parents).
+    case unreadableAvatar(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -83,6 +85,8 @@ public enum AvatarPipelineError: Error, CustomStringConvertible {
             return "\(p) does not exist: --motion ground-truth needs a synthetic clip (prepare one with `fym-bench datasets prepare synthetic-quick`); use --motion tracked for real videos"
         case .tooFewFrames(let c, let n):
             return "clip \(c) has \(n) frame(s); the avatar needs at least 2 (one for training, one held out)"
+        case .unreadableAvatar(let p, let r):
+            return "stored avatar \(p) cannot be read: \(r); delete the folder to retrain it (or run with --force)"
         }
     }
 }
@@ -282,6 +286,56 @@ public struct AvatarPipeline: Sendable {
         try ClipStore.writeJSON(report, to: staging.appendingPathComponent("report.json"))
         if fm.fileExists(atPath: out.path) { try fm.removeItem(at: out) }
         try fm.moveItem(at: staging, to: out)
+    }
+
+    /// Reads Gaussians written by ``writeGaussians(_:to:)``, checking every tensor's shape
+    /// against the count and every parent against `triangleCount`.
+    public static func readGaussians(from url: URL, triangleCount: Int) throws -> MeshBoundGaussians {
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(path: url.path) } catch {
+            throw AvatarPipelineError.unreadableAvatar(path: url.path, reason: "\(error)")
+        }
+        do {
+            let parents = try file.tensor("parents")
+            guard parents.shape.count == 1 else { throw AvatarPipelineError.unreadableAvatar(path: url.path, reason: "parents has shape \(parents.shape), expected [n]") }
+            let n = parents.shape[0]
+            let parentValues = parents.scalars
+            if parentValues.contains(where: { !($0 >= 0 && $0 < Float(triangleCount) && $0 == $0.rounded()) }) {
+                throw AvatarPipelineError.unreadableAvatar(path: url.path, reason: "a parent index is not a triangle of the head model (0..<\(triangleCount))")
+            }
+            let shRest = file.entries["sh_rest"] == nil ? nil : try file.tensor("sh_rest", expectedShape: [n, 3, 3]).scalars
+            return MeshBoundGaussians(parents: parentValues.map { Int32($0) },
+                                      localMeans: try file.tensor("local_means", expectedShape: [n, 3]).scalars,
+                                      localQuaternions: try file.tensor("local_quaternions", expectedShape: [n, 4]).scalars,
+                                      localLogScales: try file.tensor("local_log_scales", expectedShape: [n, 3]).scalars,
+                                      opacityLogits: try file.tensor("opacity_logits", expectedShape: [n]).scalars,
+                                      shDC: try file.tensor("sh_dc", expectedShape: [n, 3]).scalars, shRest: shRest)
+        } catch let error as AvatarPipelineError {
+            throw error
+        } catch {
+            throw AvatarPipelineError.unreadableAvatar(path: url.path, reason: "\(error)")
+        }
+    }
+
+    /// The trained avatar stored in an output folder of ``run(clipDirectory:force:)``
+    /// (`gaussians.safetensors`, `tracking.json`, `settings.json`), ready to render or fine-tune.
+    public static func loadAvatar(from directory: URL) throws -> HeadAvatar {
+        let model = HeadModel()
+        let trackingURL = directory.appendingPathComponent("tracking.json")
+        let settingsURL = directory.appendingPathComponent("settings.json")
+        let tracking: HeadTracker.Result, settings: AvatarSettings
+        do {
+            tracking = try ClipStore.readJSON(trackingURL)
+            settings = try ClipStore.readJSON(settingsURL)
+        } catch {
+            throw AvatarPipelineError.unreadableAvatar(path: directory.path, reason: "\(error)")
+        }
+        guard tracking.poses.count == tracking.expressions.count, !tracking.poses.isEmpty else {
+            throw AvatarPipelineError.unreadableAvatar(path: trackingURL.path, reason: "\(tracking.poses.count) poses and \(tracking.expressions.count) expressions")
+        }
+        let gaussians = try readGaussians(from: directory.appendingPathComponent("gaussians.safetensors"), triangleCount: model.triangles.count)
+        return HeadAvatar(model: model, gaussians: gaussians, identity: tracking.identity, expressions: tracking.expressions,
+                          poses: tracking.poses, camera: tracking.camera, settings: settings)
     }
 
     /// The trained Gaussians as safetensors (`parents` stored as F32 indices, exact below 2²⁴).

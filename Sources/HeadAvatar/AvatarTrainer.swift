@@ -237,8 +237,20 @@ public struct AvatarTrainer: Sendable {
         public var gaussians: Int
     }
 
+    /// Which Gaussian parameters a training run updates.
+    public enum TrainableParameters: String, Sendable, Codable, CaseIterable {
+        /// Positions, rotations, scales, opacities and colours (avatar training).
+        case all
+        /// The colours only (SH coefficients): geometry and opacity stay as trained, so every frame
+        /// keeps the avatar's shape and motion — appearance fine-tuning (avatar-refit).
+        case appearance
+    }
+
     /// Trains from `initial` on `frames` (all of them are used; hold-out selection is the caller's).
-    public func train(_ initial: MeshBoundGaussians, frames: [AvatarTrainingFrame],
+    /// `trainable` selects the parameters that move; with `densifies` false the Gaussian set is
+    /// kept as it is (no clone, split or prune), as when fine-tuning a trained avatar.
+    public func train(_ initial: MeshBoundGaussians, frames: [AvatarTrainingFrame], trainable: TrainableParameters = .all,
+                      densifies: Bool = true,
                       progressEvery: Int = 0, progress: ((Progress) -> Void)? = nil) throws(AvatarTrainingError) -> MeshBoundGaussians {
         guard !frames.isEmpty else { throw .noFrames }
         for (i, f) in frames.enumerated() where f.image.width != camera.width || f.image.height != camera.height || f.image.channels != 3
@@ -294,10 +306,12 @@ public struct AvatarTrainer: Sendable {
             for (name, arr) in [("position", local.localMeans), ("scale", local.localLogScales), ("opacity", local.opacityLogits)] {
                 if !arr.allSatisfy({ $0.isFinite }) { throw .nonFinite(iteration: it, what: "the \(name) gradient") }
             }
-            adam[0].step(&g.localMeans, local.localMeans, lr: posLR, t: it)
-            adam[1].step(&g.localQuaternions, local.localQuaternions, lr: s.rotationLearningRate, t: it)
-            adam[2].step(&g.localLogScales, local.localLogScales, lr: s.scaleLearningRate, t: it)
-            adam[3].step(&g.opacityLogits, local.opacityLogits, lr: s.opacityLearningRate, t: it)
+            if trainable == .all {
+                adam[0].step(&g.localMeans, local.localMeans, lr: posLR, t: it)
+                adam[1].step(&g.localQuaternions, local.localQuaternions, lr: s.rotationLearningRate, t: it)
+                adam[2].step(&g.localLogScales, local.localLogScales, lr: s.scaleLearningRate, t: it)
+                adam[3].step(&g.opacityLogits, local.opacityLogits, lr: s.opacityLearningRate, t: it)
+            }
             adam[4].step(&g.shDC, local.shDC, lr: colorLR, t: it)
             if var rest = g.shRest, let dr = local.shRest {
                 adam[5].step(&rest, dr, lr: colorLR / 20, t: it)
@@ -310,7 +324,7 @@ public struct AvatarTrainer: Sendable {
                 visibleCount[i] += 1
             }
             running = it == 1 ? value : 0.95 * running + 0.05 * value
-            if it >= s.densifyFrom && it <= densifyUntil && it % s.densifyEvery == 0 {
+            if densifies && it >= s.densifyFrom && it <= densifyUntil && it % s.densifyEvery == 0 {
                 densifyAndPrune(&g, &adam, gradAccum, visibleCount, &rng)
                 gradAccum = [Float](repeating: 0, count: g.count)
                 visibleCount = [Int32](repeating: 0, count: g.count)
@@ -322,6 +336,7 @@ public struct AvatarTrainer: Sendable {
             }
         }
         // Final prune of transparent Gaussians.
+        guard densifies else { return g }
         let keep = (0..<g.count).filter { sigmoid(g.opacityLogits[$0]) >= s.pruneOpacity }
         return keep.count == g.count ? g : g.selecting(keep)
     }

@@ -87,6 +87,14 @@ public struct HeadAvatar: Sendable {
                                   background: background).rgb
     }
 
+    /// Colour (over ``background``) and accumulated opacity of frame t, without the depth,
+    /// normals and trajectories of ``render(frame:frame0:)``.
+    public func renderColorAndAlpha(frame t: Int) -> (rgb: Image, alpha: Image) {
+        let r = GaussianRasterizer.render(gaussians.cloud(in: TriangleFrames(mesh(frame: t))), camera: splatCamera(for: camera),
+                                          background: background)
+        return (r.rgb, Image(width: camera.width, height: camera.height, channels: 1, pixels: r.alpha))
+    }
+
     /// Per-Gaussian features for frame t: smooth normal in frame t (3), the 2-D displacement of the
     /// projected centre from frame t to frame 0 (2, pixels) and the centre's depth in frame 0 (1).
     func features(_ tf: TriangleFrames, _ frame0: TriangleFrames) -> [Float] {

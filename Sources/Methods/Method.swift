@@ -18,9 +18,12 @@ public struct MethodInput: Sendable {
     public var seed: UInt64
     /// A directory the method may use for its own intermediate files (kept between runs).
     public var workDirectory: URL
+    /// The clip's trained head avatar, given to methods whose ``VideoEditingMethod/needsAvatar``
+    /// is true (nil otherwise). Frame t of the input is frame t of the avatar.
+    public var avatar: AvatarReference?
 
     public init(source: [Image], landmarks: [[SIMD2<Double>]?], masks: [Image], clip: ClipMetadata, edit: EditResult,
-                seed: UInt64, workDirectory: URL) {
+                seed: UInt64, workDirectory: URL, avatar: AvatarReference? = nil) {
         self.source = source
         self.landmarks = landmarks
         self.masks = masks
@@ -28,6 +31,24 @@ public struct MethodInput: Sendable {
         self.edit = edit
         self.seed = seed
         self.workDirectory = workDirectory
+        self.avatar = avatar
+    }
+}
+
+/// Where the avatar stage (DESIGN.md §4) left the clip's trained head avatar: a folder with
+/// `gaussians.safetensors`, `tracking.json`, `settings.json` and per-frame `renders/`, `alpha/`,
+/// `depth/`, `normals/`, `trajectories/` at the clip's own resolution (read it with
+/// `AvatarPipeline.loadAvatar(from:)` in HeadAvatar). Methods built on the avatar — avatar-refit,
+/// FYM, ConsistentAvatar — receive it; the harness trains it once per clip and caches it.
+public struct AvatarReference: Sendable, Equatable {
+    /// The avatar stage's output folder.
+    public var directory: URL
+    /// The avatar's cache key (part of the cache key of every method cell that uses it).
+    public var key: String
+
+    public init(directory: URL, key: String) {
+        self.directory = directory
+        self.key = key
     }
 }
 
@@ -38,7 +59,14 @@ public protocol VideoEditingMethod: Sendable {
     var id: String { get }
     /// Every setting that changes the output (cache key, provenance, table captions).
     var settings: [String: String] { get }
+    /// Whether the method needs the clip's trained head avatar (``MethodInput/avatar``); the
+    /// harness then trains or reads it before the method runs. False by default.
+    var needsAvatar: Bool { get }
     func run(_ input: MethodInput) throws -> [Image]
+}
+
+extension VideoEditingMethod {
+    public var needsAvatar: Bool { false }
 }
 
 /// Errors of method selection and execution; each says what is wrong and the fix.

@@ -1,3 +1,4 @@
+import Baselines
 import Editing
 import Foundation
 import Harness
@@ -326,5 +327,51 @@ final class HarnessAvatarSourceTests: XCTestCase {
         XCTAssertThrowsError(try Experiment.load(try t.writeExperiment(bad, name: "bad.yaml")).resolve(profile: "quick")) {
             XCTAssertTrue("\($0)".contains("source_frames"), "\($0)")
         }
+    }
+}
+
+/// A method that needs the avatar (avatar-refit) gets the clip's avatar, trained once, while the
+/// source frames stay the clip's own frames under `source_frames: ground-truth`.
+final class HarnessAvatarMethodTests: XCTestCase {
+    func testAvatarRefitGetsTheAvatarAndTheSourceStaysTheVideo() throws {
+        let t = try TinyExperiment()
+        let manifestURL = t.root.appendingPathComponent("syn.yaml")
+        try Data("name: syn\nkind: synthetic\nresolution: 48\nframes: 6\nfps: 25\nsynthetic: {subjects: 1, seed: 3}\n".utf8).write(to: manifestURL)
+        let clipDir = try SyntheticGenerator(manifest: try DatasetManifest.load(manifestURL), root: t.dataRoot).generate()[0]
+        let yaml = """
+        name: avatar-method
+        source_frames: ground-truth
+        avatar_iterations: 20
+        metrics: [psnr, flicker]
+        flow: dis-fast
+        edits:
+          - {tool: relight, prompt: warm light from the left, seed: 4}
+        methods: [source, {method: avatar-refit, settings: {iterations: 10}}]
+        profiles:
+          quick: {datasets: [syn/s0], resolution: 48}
+        """
+        let config = try Experiment.load(try t.writeExperiment(yaml, name: "avatar-method.yaml")).resolve(profile: "quick")
+        var options = t.options(results: "R", cache: "C", jobs: 2)
+        options.catalog = MethodCatalog.reference.adding(Baselines.catalog)
+        let summary = try Runner(config: config, options: options).run()
+        XCTAssertEqual(summary.cells.count, 2)
+        XCTAssertTrue(summary.cells.allSatisfy { $0.error == nil }, "\(summary.cells.compactMap(\.error))")
+        XCTAssertEqual(summary.stageComputed["avatar"], 1, "one avatar for the clip")
+        let avatars = try FileManager.default.contentsOfDirectory(atPath: clipDir.appendingPathComponent("avatar").path).filter { !$0.hasPrefix(".") }
+        XCTAssertEqual(avatars.count, 1)
+        // The source stage holds the video's frames, not the avatar's renders.
+        let sourceEntries = try FileManager.default.contentsOfDirectory(atPath: t.root.appendingPathComponent("C/source").path).filter { !$0.hasPrefix(".") }
+        XCTAssertEqual(sourceEntries.count, 1)
+        let cachedSource = t.root.appendingPathComponent("C/source").appendingPathComponent(sourceEntries[0]).appendingPathComponent("clip")
+        for i in [0, 5] {
+            let cached = try Image.readPNG(ClipStore.framePath(cachedSource, "frames", i, "png"))
+            let frame = try Image.readPNG(ClipStore.framePath(clipDir, "frames", i, "png"))
+            XCTAssertEqual(cached.pixels, frame.pixels, "frame \(i)")
+        }
+        // A second run reads everything back (the avatar from the clip's folder).
+        options.jobs = 1
+        let again = try Runner(config: config, options: options).run()
+        XCTAssertNil(again.stageComputed["avatar"])
+        XCTAssertEqual(again.stageCached["avatar"], 1)
     }
 }

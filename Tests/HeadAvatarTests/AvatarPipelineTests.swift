@@ -127,3 +127,72 @@ enum ImageQualityProxy {
         return -10 * log10(max(1e-12, s / Double(a.pixels.count)))
     }
 }
+
+/// Reading stored avatars back, and fine-tuning only the appearance.
+final class AvatarStorageTests: XCTestCase {
+    func testGaussiansRoundTripAndBadFilesAreTypedErrors() throws {
+        let (dir, clipDir) = try AvatarPipelineTests.syntheticClip(frames: 4, resolution: 48)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try AvatarPipeline(settings: AvatarPipelineTests.settings(iterations: 10), motion: .groundTruth).run(clipDirectory: clipDir)
+        let avatar = try AvatarPipeline.loadAvatar(from: run.directory)
+        XCTAssertEqual(avatar.gaussians.count, run.report.gaussians)
+        XCTAssertEqual(avatar.frameCount, 4)
+        // The loaded avatar renders what the stage rendered (renders/ are composited over the frame).
+        let clip = try ClipStore.read(clipDir)
+        let frame = avatar.render(frame: 2)
+        let stored = try Image.readPNG(ClipStore.framePath(run.directory, "renders", 2, "png")).converted(toChannels: 3)
+        let recomposed = frame.composited(over: clip.frames[2], background: avatar.background)
+        let maxDiff = zip(stored.pixels, recomposed.pixels).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(maxDiff, 1.5 / 255, "8-bit PNG rounding only")
+        // Round trip of the tensors.
+        let url = dir.appendingPathComponent("g.safetensors")
+        try AvatarPipeline.writeGaussians(avatar.gaussians, to: url)
+        XCTAssertEqual(try AvatarPipeline.readGaussians(from: url, triangleCount: avatar.model.triangles.count), avatar.gaussians)
+        // A parent outside the mesh, a truncated file, a missing folder: typed errors naming the path.
+        var bad = avatar.gaussians
+        bad.parents[0] = Int32(avatar.model.triangles.count)
+        try AvatarPipeline.writeGaussians(bad, to: url)
+        XCTAssertThrowsError(try AvatarPipeline.readGaussians(from: url, triangleCount: avatar.model.triangles.count)) { error in
+            XCTAssertTrue("\(error)".contains("parent index"), "\(error)")
+            XCTAssertTrue("\(error)".contains(url.path), "\(error)")
+        }
+        try Data([1, 2, 3]).write(to: url)
+        XCTAssertThrowsError(try AvatarPipeline.readGaussians(from: url, triangleCount: 10)) { error in
+            guard case AvatarPipelineError.unreadableAvatar(let path, _)? = error as? AvatarPipelineError else { return XCTFail("\(error)") }
+            XCTAssertEqual(path, url.path)
+        }
+        XCTAssertThrowsError(try AvatarPipeline.loadAvatar(from: dir.appendingPathComponent("missing"))) { error in
+            XCTAssertTrue("\(error)".contains("missing"), "\(error)")
+        }
+    }
+
+    /// `trainable: .appearance` without densification moves the colours and nothing else.
+    func testAppearanceFineTuningKeepsGeometry() throws {
+        let (dir, clipDir) = try AvatarPipelineTests.syntheticClip(frames: 3, resolution: 48)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try AvatarPipeline(settings: AvatarPipelineTests.settings(iterations: 10), motion: .groundTruth).run(clipDirectory: clipDir)
+        let avatar = try AvatarPipeline.loadAvatar(from: run.directory)
+        let clip = try ClipStore.read(clipDir)
+        // Targets: the frames turned bluish, so the colours must move.
+        let frames = (0..<3).map { t -> AvatarTrainingFrame in
+            var im = clip.frames[t]
+            for i in 0..<(48 * 48) { im.pixels[2 * 48 * 48 + i] = min(1, im.pixels[2 * 48 * 48 + i] + 0.3) }
+            return AvatarTrainingFrame(image: im, mask: clip.masks[t].pixels, mesh: avatar.mesh(frame: t))
+        }
+        var settings = avatar.settings
+        settings.iterations = 20
+        let tuned = try AvatarTrainer(camera: splatCamera(for: avatar.camera), settings: settings)
+            .train(avatar.gaussians, frames: frames, trainable: .appearance, densifies: false)
+        let g = avatar.gaussians
+        XCTAssertEqual(tuned.parents, g.parents)
+        XCTAssertEqual(tuned.localMeans, g.localMeans)
+        XCTAssertEqual(tuned.localQuaternions, g.localQuaternions)
+        XCTAssertEqual(tuned.localLogScales, g.localLogScales)
+        XCTAssertEqual(tuned.opacityLogits, g.opacityLogits)
+        XCTAssertNotEqual(tuned.shDC, g.shDC)
+        // Blue went up on average over the Gaussians (SH DC of the third channel).
+        let blueBefore = stride(from: 2, to: g.shDC.count, by: 3).map { g.shDC[$0] }.reduce(0, +)
+        let blueAfter = stride(from: 2, to: tuned.shDC.count, by: 3).map { tuned.shDC[$0] }.reduce(0, +)
+        XCTAssertGreaterThan(blueAfter, blueBefore)
+    }
+}
