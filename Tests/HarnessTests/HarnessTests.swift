@@ -94,6 +94,13 @@ final class TinyExperiment {
         try Experiment.load(try writeExperiment(yaml())).resolve(profile: "quick")
     }
 
+    /// A 6-frame 48×48 synthetic clip `syn/s0` in the data root (for the avatar stage); its folder.
+    func syntheticClip() throws -> URL {
+        let manifestURL = root.appendingPathComponent("syn.yaml")
+        try Data("name: syn\nkind: synthetic\nresolution: 48\nframes: 6\nfps: 25\nsynthetic: {subjects: 1, seed: 3}\n".utf8).write(to: manifestURL)
+        return try SyntheticGenerator(manifest: try DatasetManifest.load(manifestURL), root: dataRoot).generate()[0]
+    }
+
     func text(_ path: String) throws -> String {
         try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
     }
@@ -291,9 +298,7 @@ final class HarnessClipTests: XCTestCase {
 final class HarnessAvatarSourceTests: XCTestCase {
     func testAvatarRendersAreTheSourceFrames() throws {
         let t = try TinyExperiment()
-        let manifestURL = t.root.appendingPathComponent("syn.yaml")
-        try Data("name: syn\nkind: synthetic\nresolution: 48\nframes: 6\nfps: 25\nsynthetic: {subjects: 1, seed: 3}\n".utf8).write(to: manifestURL)
-        let clipDir = try SyntheticGenerator(manifest: try DatasetManifest.load(manifestURL), root: t.dataRoot).generate()[0]
+        let clipDir = try t.syntheticClip()
         let yaml = """
         name: avatar-source
         source_frames: avatar
@@ -335,9 +340,7 @@ final class HarnessAvatarSourceTests: XCTestCase {
 final class HarnessAvatarMethodTests: XCTestCase {
     func testAvatarRefitGetsTheAvatarAndTheSourceStaysTheVideo() throws {
         let t = try TinyExperiment()
-        let manifestURL = t.root.appendingPathComponent("syn.yaml")
-        try Data("name: syn\nkind: synthetic\nresolution: 48\nframes: 6\nfps: 25\nsynthetic: {subjects: 1, seed: 3}\n".utf8).write(to: manifestURL)
-        let clipDir = try SyntheticGenerator(manifest: try DatasetManifest.load(manifestURL), root: t.dataRoot).generate()[0]
+        let clipDir = try t.syntheticClip()
         let yaml = """
         name: avatar-method
         source_frames: ground-truth
