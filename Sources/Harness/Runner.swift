@@ -96,9 +96,14 @@ public final class Runner: @unchecked Sendable {
     private var stageCached: [String: Int] = [:]
     private var sharedStages: [String: Any] = [:]
 
+    /// Whether any method of the run needs the clip's head avatar (the source stage then trains or
+    /// reads it, whatever `source_frames` says).
+    let methodsNeedAvatar: Bool
+
     public init(config: ExperimentConfig, options: RunOptions) {
         self.config = config
         self.options = options
+        self.methodsNeedAvatar = config.methods.contains { (try? options.catalog.make($0.method, settings: $0.settings))?.needsAvatar ?? false }
         self.cache = ArtifactCache(root: options.cacheRoot)
     }
 
@@ -195,11 +200,6 @@ public final class Runner: @unchecked Sendable {
         var avatar: AvatarReference? = nil
     }
 
-    /// Whether any method of the run needs the clip's head avatar (the source stage then trains or
-    /// reads it, whatever `source_frames` says).
-    var methodsNeedAvatar: Bool {
-        config.methods.contains { (try? options.catalog.make($0.method, settings: $0.settings))?.needsAvatar ?? false }
-    }
 
     /// The source frames S at the evaluation resolution and frame count.
     func sourceStage(_ address: ClipAddress) throws -> SourceStage {
@@ -227,12 +227,12 @@ public final class Runner: @unchecked Sendable {
                                                "resolution": "\(config.resolution)", "source_frames": config.sourceFrames,
                                                "avatar": config.sourceFrames == "avatar" ? avatarKey : ""])
         // The avatar for the methods built on it: trained once per clip, cached in the clip's folder.
-        var avatarReference: AvatarReference?
+        var avatarRun: AvatarPipeline.Run?
         if needsAvatar, let avatar {
             let trained = FileManager.default.fileExists(atPath: dir.appendingPathComponent("avatar/\(avatarKey)/report.json").path)
-            let run = try timed("avatar", cached: trained) { try avatar.run(clipDirectory: dir) }
-            avatarReference = AvatarReference(directory: run.directory, key: avatarKey)
+            avatarRun = try timed("avatar", cached: trained) { try avatar.run(clipDirectory: dir) }
         }
+        let avatarReference = avatarRun.map { AvatarReference(directory: $0.directory, key: avatarKey) }
         let cached = cache.exists("source", key)
         return try timed("source", cached: cached) {
             if !cached {
@@ -240,7 +240,7 @@ public final class Runner: @unchecked Sendable {
                 var normalsFolder = dir.appendingPathComponent("ground_truth")
                 if config.sourceFrames == "avatar", let avatar {
                     // The avatar's renders, landmarks L_t and normals replace the clip's (cached per clip by the avatar stage).
-                    let run = try avatar.run(clipDirectory: dir)
+                    let run = try avatarRun ?? avatar.run(clipDirectory: dir)
                     clip.frames = try (0..<clip.frameCount).map { try Image.readPNG(ClipStore.framePath(run.directory, "renders", $0, "png")).converted(toChannels: 3) }
                     let marks: [String: [[[Double]]]] = try ClipStore.readJSON(run.directory.appendingPathComponent("landmarks.json"))
                     clip.landmarks = (marks["frames"] ?? []).map { $0.map { SIMD2($0[0], $0[1]) } }

@@ -83,8 +83,7 @@ public struct HeadAvatar: Sendable {
 
     /// Renders only the colour of frame t (training / evaluation path).
     public func renderColor(frame t: Int) -> Image {
-        GaussianRasterizer.render(gaussians.cloud(in: TriangleFrames(mesh(frame: t))), camera: splatCamera(for: camera),
-                                  background: background).rgb
+        renderColorAndAlpha(frame: t).rgb
     }
 
     /// Colour (over ``background``) and accumulated opacity of frame t, without the depth,
