@@ -352,3 +352,65 @@ public struct AvatarPipeline: Sendable {
         try SafetensorsFile.write(tensors, metadata: ["format": "fym-bench mesh-bound gaussians", "version": AvatarPipeline.version], to: url.path)
     }
 }
+
+/// The per-frame outputs of an avatar folder that the avatar-based methods consume (DESIGN.md §4):
+/// the renders S_t (composited over the frame outside the head), the accumulated opacity, and the
+/// trajectories D_t to frame 0 with their visibility, all at the clip's resolution.
+public struct AvatarFrameOutputs: Sendable {
+    public var renders: [Image]
+    /// One channel per frame.
+    public var alpha: [Image]
+    public var trajectories: [FlowField]
+    public var visibility: [[Bool]]
+
+    public var frameCount: Int { renders.count }
+    public var width: Int { renders.first?.width ?? 0 }
+    public var height: Int { renders.first?.height ?? 0 }
+
+    public init(renders: [Image], alpha: [Image], trajectories: [FlowField], visibility: [[Bool]]) {
+        self.renders = renders; self.alpha = alpha; self.trajectories = trajectories; self.visibility = visibility
+    }
+
+    /// Reads frames 0..<`frameCount` of an avatar folder written by ``AvatarPipeline/run(clipDirectory:force:)``;
+    /// a missing or malformed file is an ``AvatarPipelineError/unreadableAvatar(path:reason:)`` naming it.
+    public static func read(from directory: URL, frameCount: Int) throws -> AvatarFrameOutputs {
+        var renders: [Image] = [], alpha: [Image] = [], trajectories: [FlowField] = [], visibility: [[Bool]] = []
+        for t in 0..<frameCount {
+            let renderURL = ClipStore.framePath(directory, "renders", t, "png")
+            let alphaURL = ClipStore.framePath(directory, "alpha", t, "png")
+            let trajectoryURL = ClipStore.framePath(directory, "trajectories", t, "f32")
+            let visibilityURL = ClipStore.framePath(directory, "trajectory_visibility", t, "png")
+            do {
+                let render = try Image.readPNG(renderURL).converted(toChannels: 3)
+                let a = try Image.readPNG(alphaURL).converted(toChannels: 1)
+                let v = try Image.readPNG(visibilityURL).converted(toChannels: 1)
+                guard a.width == render.width, a.height == render.height, v.width == render.width, v.height == render.height else {
+                    throw AvatarPipelineError.unreadableAvatar(path: renderURL.path, reason: "frame \(t): render, alpha and visibility sizes differ")
+                }
+                renders.append(render); alpha.append(a)
+                trajectories.append(try FlowField.readRaw(trajectoryURL, width: render.width, height: render.height))
+                visibility.append(v.pixels.map { $0 >= 0.5 })
+            } catch let error as AvatarPipelineError {
+                throw error
+            } catch {
+                throw AvatarPipelineError.unreadableAvatar(path: directory.path, reason: "frame \(t): \(error)")
+            }
+        }
+        return AvatarFrameOutputs(renders: renders, alpha: alpha, trajectories: trajectories, visibility: visibility)
+    }
+
+    /// The outputs at another resolution: images area-averaged (bilinear when enlarging),
+    /// trajectories resampled with their vectors scaled, visibility kept where most of the
+    /// pixel's footprint was visible.
+    public func resampled(width w: Int, height h: Int) -> AvatarFrameOutputs {
+        guard w != width || h != height else { return self }
+        let filter: ResizeFilter = w < width ? .area : .bilinear
+        let vis = visibility.map { v -> [Bool] in
+            Image(width: width, height: height, channels: 1, pixels: v.map { $0 ? 1 : 0 })
+                .resized(width: w, height: h, filter: filter).pixels.map { $0 >= 0.5 }
+        }
+        return AvatarFrameOutputs(renders: renders.map { $0.resized(width: w, height: h, filter: filter).clamped() },
+                                  alpha: alpha.map { $0.resized(width: w, height: h, filter: filter).clamped() },
+                                  trajectories: trajectories.map { $0.resized(width: w, height: h) }, visibility: vis)
+    }
+}

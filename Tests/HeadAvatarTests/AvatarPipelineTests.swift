@@ -82,6 +82,20 @@ final class AvatarPipelineTests: XCTestCase {
         var maxZero: Float = 0
         for i in 0..<(64 * 64) where vis0.pixels[i] > 0.5 { maxZero = max(maxZero, abs(d0.u[i]), abs(d0.v[i])) }
         XCTAssertLessThan(maxZero, 0.05)
+        // The frame outputs read back as the methods see them, and at half size with halved vectors.
+        let outputs = try AvatarFrameOutputs.read(from: run.directory, frameCount: 8)
+        XCTAssertEqual(outputs.frameCount, 8)
+        XCTAssertEqual(outputs.trajectories[5], try FlowField.readRaw(ClipStore.framePath(run.directory, "trajectories", 5, "f32"), width: 64, height: 64))
+        XCTAssertEqual(outputs.visibility[0].filter { $0 }.count, vis0.pixels.filter { $0 > 0.5 }.count)
+        let half = outputs.resampled(width: 32, height: 32)
+        XCTAssertEqual(half.renders[3].width, 32)
+        XCTAssertEqual(half.visibility[3].count, 32 * 32)
+        XCTAssertEqual(half.trajectories[5].maximumMagnitude, outputs.trajectories[5].resized(width: 32, height: 32).maximumMagnitude)
+        XCTAssertLessThanOrEqual(half.trajectories[5].maximumMagnitude, outputs.trajectories[5].maximumMagnitude / 2 + 1e-4)
+        XCTAssertThrowsError(try AvatarFrameOutputs.read(from: run.directory, frameCount: 9)) { error in
+            guard case AvatarPipelineError.unreadableAvatar(let path, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(path, run.directory.path)
+        }
         // Cache.
         let again = try pipeline.run(clipDirectory: clipDir)
         XCTAssertTrue(again.cached)
