@@ -1,0 +1,83 @@
+import Foundation
+import Tensor
+
+/// The DDPM forward process and the DDIM sampler used by FYM's diffusion model (DESIGN.md §5.2):
+/// a linear β schedule from 1e-4 to 0.02 over T = 1000 steps (Ho, Jain & Abbeel 2020, §4),
+/// x_τ = √ᾱ_τ·x₀ + √(1 − ᾱ_τ)·ε with ε-prediction, and deterministic DDIM (Song, Meng & Ermon
+/// 2021, eq. 12 with η = 0) over evenly spaced timesteps.
+///
+/// Conventions follow diffusers' `DDPMScheduler`/`DDIMScheduler` defaults so that figures can be
+/// compared: ᾱ in Double precision, timesteps spaced "leading" (τ_i = i·⌊T/S⌋, visited from the
+/// largest), and ᾱ_prev = 1 after the last step (`set_alpha_to_one`).
+public struct DiffusionSchedule: Sendable, Equatable, Codable {
+    public let trainTimesteps: Int
+    public let betaStart: Double, betaEnd: Double
+    /// ᾱ_τ = Π_{s ≤ τ} (1 − β_s), τ = 0…T−1.
+    public let alphasCumprod: [Double]
+
+    public init(trainTimesteps: Int = 1000, betaStart: Double = 1e-4, betaEnd: Double = 0.02) {
+        precondition(trainTimesteps >= 2 && betaStart > 0 && betaEnd < 1 && betaStart <= betaEnd, "invalid diffusion schedule")
+        self.trainTimesteps = trainTimesteps; self.betaStart = betaStart; self.betaEnd = betaEnd
+        var product = 1.0
+        alphasCumprod = (0..<trainTimesteps).map { i in
+            let beta = betaStart + (betaEnd - betaStart) * Double(i) / Double(trainTimesteps - 1)
+            product *= 1 - beta
+            return product
+        }
+    }
+
+    /// x_τ for a batch [N, …] with one timestep per sample.
+    public func noised(_ x0: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor {
+        precondition(x0.shape == noise.shape && x0.rank >= 1 && timesteps.count == x0.shape[0],
+                     "noised needs x0 and noise of one shape [N, …] and N timesteps, got \(x0.shape), \(noise.shape), \(timesteps.count)")
+        let n = x0.shape[0], per = x0.count / max(n, 1)
+        let a = x0.scalars, e = noise.scalars
+        var out = [Float](repeating: 0, count: x0.count)
+        for s in 0..<n {
+            let ab = alphasCumprod[timesteps[s]]
+            let ca = Float(ab.squareRoot()), cn = Float((1 - ab).squareRoot())
+            for i in (s * per)..<((s + 1) * per) { out[i] = ca * a[i] + cn * e[i] }
+        }
+        return Tensor(shape: x0.shape, scalars: out)
+    }
+
+    /// The S timesteps DDIM visits, largest first ("leading" spacing: i·⌊T/S⌋).
+    public func samplingTimesteps(_ steps: Int) -> [Int] {
+        precondition(steps >= 1 && steps <= trainTimesteps, "DDIM steps must be in 1…\(trainTimesteps)")
+        let stride = trainTimesteps / steps
+        return (0..<steps).map { $0 * stride }.reversed()
+    }
+
+    /// One deterministic DDIM step from timestep τ to `previous` (nil: to x₀): returns x_prev and
+    /// the predicted x̂₀ = (x_τ − √(1 − ᾱ_τ)·ε̂)/√ᾱ_τ.
+    public func ddimStep(predictedNoise eps: Tensor, timestep t: Int, previous: Int?, sample x: Tensor) -> (sample: Tensor, predictedOriginal: Tensor) {
+        precondition(eps.shape == x.shape, "DDIM step: noise \(eps.shape) and sample \(x.shape) differ")
+        let ab = alphasCumprod[t]
+        let abPrev = previous.map { alphasCumprod[$0] } ?? 1
+        let sa = Float(ab.squareRoot()), sn = Float((1 - ab).squareRoot())
+        let pa = Float(abPrev.squareRoot()), pn = Float((1 - abPrev).squareRoot())
+        let xv = x.scalars, ev = eps.scalars
+        var x0 = [Float](repeating: 0, count: x.count), prev = x0
+        for i in 0..<x.count {
+            x0[i] = (xv[i] - sn * ev[i]) / sa
+            prev[i] = pa * x0[i] + pn * ev[i]
+        }
+        return (Tensor(shape: x.shape, scalars: prev), Tensor(shape: x.shape, scalars: x0))
+    }
+
+    /// Runs DDIM from `noise` (x at the largest sampling timestep) with `steps` steps; `predict`
+    /// returns ε̂(x_τ, τ) and receives the step index (FYM's landmark loss reads the x̂₀ of
+    /// intermediate steps through `observe`).
+    public func sample(from noise: Tensor, steps: Int, predict: (Tensor, Int) throws -> Tensor,
+                       observe: ((Int, Tensor) -> Void)? = nil) rethrows -> Tensor {
+        let ts = samplingTimesteps(steps)
+        var x = noise
+        for (i, t) in ts.enumerated() {
+            let eps = try predict(x, t)
+            let step = ddimStep(predictedNoise: eps, timestep: t, previous: i + 1 < ts.count ? ts[i + 1] : nil, sample: x)
+            observe?(t, step.predictedOriginal)
+            x = step.sample
+        }
+        return x
+    }
+}

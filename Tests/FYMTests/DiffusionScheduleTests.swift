@@ -1,0 +1,54 @@
+import FYM
+import Tensor
+import XCTest
+
+/// DDPM schedule and DDIM sampler against their closed forms.
+final class DiffusionScheduleTests: XCTestCase {
+    let schedule = DiffusionSchedule()
+
+    /// ᾱ of the linear schedule (1e-4 → 0.02, T = 1000), computed independently in Python with
+    /// the same closed form: ᾱ_0 = 0.9999, ᾱ_499 = 0.078587242881778, ᾱ_999 = 4.0358297653757e-5
+    /// (diffusers' float32 value: 4.0358e-5).
+    func testLinearScheduleMatchesTheClosedForm() {
+        XCTAssertEqual(schedule.alphasCumprod.count, 1000)
+        XCTAssertEqual(schedule.alphasCumprod[0], 0.9999, accuracy: 1e-12)
+        XCTAssertEqual(schedule.alphasCumprod[499], 0.07858724288177821, accuracy: 1e-12)
+        XCTAssertEqual(schedule.alphasCumprod[999], 4.0358297653756754e-05, accuracy: 1e-15)
+        XCTAssertTrue(zip(schedule.alphasCumprod, schedule.alphasCumprod.dropFirst()).allSatisfy { $0 > $1 })
+    }
+
+    func testLeadingTimestepsAsDiffusers() {
+        XCTAssertEqual(schedule.samplingTimesteps(20), stride(from: 950, through: 0, by: -50).map { $0 })
+        XCTAssertEqual(schedule.samplingTimesteps(3), [666, 333, 0])
+        XCTAssertEqual(schedule.samplingTimesteps(1), [0])
+    }
+
+    /// Noising mixes x₀ and ε by √ᾱ and √(1 − ᾱ) per sample; with the true ε, deterministic DDIM
+    /// inverts it exactly from any start and with any number of steps.
+    func testNoisingAndDDIMWithAnOracleRecoverTheData() {
+        var g = SeededGenerator(seed: 3)
+        let x0 = Tensor.uniform([2, 3, 4, 4], low: -1, high: 1, generator: &g)
+        let noise = Tensor.normal([2, 3, 4, 4], generator: &g)
+        let xt = schedule.noised(x0, noise: noise, timesteps: [10, 900])
+        let a = x0.scalars, e = noise.scalars, v = xt.scalars
+        for i in [0, 17, 47] {
+            XCTAssertEqual(v[i], Float(schedule.alphasCumprod[10].squareRoot()) * a[i] + Float((1 - schedule.alphasCumprod[10]).squareRoot()) * e[i], accuracy: 1e-6)
+        }
+        for i in [48, 60, 95] {
+            XCTAssertEqual(v[i], Float(schedule.alphasCumprod[900].squareRoot()) * a[i] + Float((1 - schedule.alphasCumprod[900]).squareRoot()) * e[i], accuracy: 1e-6)
+        }
+        // Start at the first sampling timestep with the oracle ε (the same ε at every step is
+        // exactly DDIM's fixed point for data x₀).
+        for steps in [1, 5, 20] {
+            let ts = schedule.samplingTimesteps(steps)
+            let start = schedule.noised(x0, noise: noise, timesteps: [ts[0], ts[0]])
+            var visited: [Int] = []
+            let out = schedule.sample(from: start, steps: steps, predict: { _, _ in noise }, observe: { t, x0hat in
+                visited.append(t)
+                XCTAssertLessThan(x0hat.maxAbsDifference(x0), 2e-4)
+            })
+            XCTAssertEqual(visited, ts)
+            XCTAssertLessThan(out.maxAbsDifference(x0), 2e-4, "\(steps) steps")
+        }
+    }
+}
