@@ -224,25 +224,34 @@ public final class UNet: Layer {
     /// Denoises `x` [N, inChannels, H, W] at `timesteps` (one per sample); H and W must be
     /// divisible by 2^(levels−1).
     public func callAsFunction(_ x: Variable, timesteps: [Float], conditioning: UNetConditioning = UNetConditioning()) -> Variable {
+        let temb = timeEmbedding(timesteps)
+        var (h, skips) = encode(x, timesteps: timesteps, timeEmbedding: temb, conditioning: conditioning)
+        if let residuals = conditioning.skipResiduals {
+            precondition(residuals.count == skips.count, "expected \(skips.count) skip residuals, got \(residuals.count)")
+            skips = zip(skips, residuals).map { $0 + $1 }
+        }
+        h = middle(h, timeEmbedding: temb, conditioning: conditioning)
+        if let r = conditioning.middleResidual { h = h + r }
+        return decode(h, skips: skips, timeEmbedding: temb, conditioning: conditioning)
+    }
+
+    /// The encoder half: the input convolution (plus `inputResidual`, a ControlNet hint), the
+    /// levels with their motion features, and every skip tensor in push order.
+    public func encode(_ x: Variable, timesteps: [Float], timeEmbedding temb: Variable?, conditioning: UNetConditioning,
+                       inputResidual: Variable? = nil) -> (hidden: Variable, skips: [Variable]) {
         let c = configuration
         precondition(x.shape.count == 4 && x.shape[1] == c.inChannels, "UNet expects [N, \(c.inChannels), H, W], got \(x.shape)")
         let factor = 1 << (c.channels.count - 1)
         precondition(x.shape[2] % factor == 0 && x.shape[3] % factor == 0, "UNet input \(x.shape[2])×\(x.shape[3]) must be divisible by \(factor)")
         precondition(c.timeFeatures == 0 || timesteps.count == x.shape[0], "UNet needs one timestep per sample (\(x.shape[0])), got \(timesteps.count)")
-        let temb = timeEmbedding(timesteps)
-        func bias(_ h: Variable) -> Variable? { conditioning.attentionBias[h.shape[2] * h.shape[3]] }
-        func levelFeature(_ level: Int, _ projections: [Conv2d?]) -> Variable? {
-            guard level < conditioning.levelFeatures.count, let f = conditioning.levelFeatures[level], let p = projections[level] else { return nil }
-            return p(f)
-        }
-
         var h = inputConv(x)
+        if let inputResidual { h = h + inputResidual }
         var skips: [Variable] = [h]
         for level in 0..<c.channels.count {
-            if let f = levelFeature(level, levelConditionProjections) { h = h + f }
+            if let f = levelFeature(level, levelConditionProjections, conditioning) { h = h + f }
             for (block, attn) in zip(encoderBlocks[level], encoderAttention[level]) {
                 h = block(h, timeEmbedding: temb)
-                if let attn { h = attn(h, logitBias: bias(h)) }
+                if let attn { h = attn(h, logitBias: conditioning.attentionBias[h.shape[2] * h.shape[3]]) }
                 skips.append(h)
             }
             if level < c.channels.count - 1 {
@@ -250,24 +259,41 @@ public final class UNet: Layer {
                 skips.append(h)
             }
         }
-        if let residuals = conditioning.skipResiduals {
-            precondition(residuals.count == skips.count, "expected \(skips.count) skip residuals, got \(residuals.count)")
-            skips = zip(skips, residuals).map { $0 + $1 }
-        }
-        h = middle1(h, timeEmbedding: temb)
-        if let middleAttention { h = middleAttention(h, logitBias: bias(h)) }
-        h = middle2(h, timeEmbedding: temb)
-        if let r = conditioning.middleResidual { h = h + r }
+        return (h, skips)
+    }
 
+    /// The middle block: ResBlock → attention → ResBlock.
+    public func middle(_ x: Variable, timeEmbedding temb: Variable?, conditioning: UNetConditioning) -> Variable {
+        var h = middle1(x, timeEmbedding: temb)
+        if let middleAttention { h = middleAttention(h, logitBias: conditioning.attentionBias[h.shape[2] * h.shape[3]]) }
+        return middle2(h, timeEmbedding: temb)
+    }
+
+    func levelFeature(_ level: Int, _ projections: [Conv2d?], _ conditioning: UNetConditioning) -> Variable? {
+        guard level < conditioning.levelFeatures.count, let f = conditioning.levelFeatures[level], let p = projections[level] else { return nil }
+        return p(f)
+    }
+
+    func decode(_ x: Variable, skips: [Variable], timeEmbedding temb: Variable?, conditioning: UNetConditioning) -> Variable {
+        let c = configuration
+        var h = x, skips = skips
         for (i, level) in stride(from: c.channels.count - 1, through: 0, by: -1).enumerated() {
-            if let f = levelFeature(level, decoderConditionProjections) { h = h + f }
+            if let f = levelFeature(level, decoderConditionProjections, conditioning) { h = h + f }
             for (block, attn) in zip(decoderBlocks[i], decoderAttention[i]) {
                 h = block(Variable.concat([h, skips.removeLast()], axis: 1), timeEmbedding: temb)
-                if let attn { h = attn(h, logitBias: bias(h)) }
+                if let attn { h = attn(h, logitBias: conditioning.attentionBias[h.shape[2] * h.shape[3]]) }
             }
             if level > 0 { h = upsamplers[i](h.upsampleNearest(factor: 2)) }
         }
         return outputConv(outputNorm.silu(h))
+    }
+
+    /// Parameters of the encoder half and the middle block (time embedding, input convolution,
+    /// encoder levels with their motion projections, middle) — what a ControlNet copies.
+    public func encoderNamedParameters() -> [(String, Variable)] {
+        namedParameters().filter { name, _ in
+            name.hasPrefix("time_embed.") || name.hasPrefix("conv_in.") || name.hasPrefix("down.") || name.hasPrefix("mid.")
+        }
     }
 
     public func namedParameters() -> [(String, Variable)] {

@@ -1,0 +1,124 @@
+import Foundation
+import Tensor
+
+/// The `dra` switch of DESIGN.md §5.5.
+public enum DRAMode: String, Codable, Sendable, CaseIterable {
+    /// Landmark weights updated from the landmark loss during training (the paper's DRA).
+    case dynamic
+    /// The same re-weighting with the weights frozen at their initial value.
+    case `static`
+    /// No re-weighting: uniform attention and loss.
+    case off
+}
+
+/// Settings of the dynamic re-weighted attention (DESIGN.md §5.3). The paper gives none; choices:
+/// - β = 1: a landmark token with ω = e gets e× the attention mass of a plain token;
+/// - σ = 6 % of the frame width (≈ 4 px at 64²: about one landmark spacing on the lips);
+/// - α₀ = 1, η = 0.5, α clipped to [0.1, 10], an update every 50 steps;
+/// - the landmark loss is measured on one-step predictions x̂₀ of two frames noised to τ = 200
+///   (ᾱ ≈ 0.6: the face is recognisable, and it costs one UNet pass per frame rather than a
+///   whole DDIM run).
+public struct DRAConfiguration: Codable, Sendable, Equatable {
+    public var mode: DRAMode
+    public var beta: Float
+    public var sigmaFraction: Float
+    public var initialWeight: Float
+    public var rate: Float
+    public var updateInterval: Int
+    public var minimumWeight: Float
+    public var maximumWeight: Float
+    public var probeTimestep: Int
+    public var probeFrames: Int
+
+    public init(mode: DRAMode = .dynamic, beta: Float = 1, sigmaFraction: Float = 0.06, initialWeight: Float = 1, rate: Float = 0.5,
+                updateInterval: Int = 50, minimumWeight: Float = 0.1, maximumWeight: Float = 10, probeTimestep: Int = 200,
+                probeFrames: Int = 2) {
+        self.mode = mode; self.beta = beta; self.sigmaFraction = sigmaFraction; self.initialWeight = initialWeight
+        self.rate = rate; self.updateInterval = updateInterval; self.minimumWeight = minimumWeight
+        self.maximumWeight = maximumWeight; self.probeTimestep = probeTimestep; self.probeFrames = probeFrames
+    }
+}
+
+/// Landmark importance and its dynamic weights (DESIGN.md §5.3): for a position p of frame t,
+/// ω(p) = 1 + Σ_k α_k·G_σ(p − l_{t,k}) with G_σ an unnormalised Gaussian (peak 1). ω weights the
+/// denoising loss per pixel and adds β·log ω_j to the self-attention logits of key token j;
+/// every U steps α_k ← clip(α_k·exp(η(e_k/ē − 1))) from the landmark errors e_k, so landmarks
+/// the model gets wrong gain weight. The weights after every update are kept for the plot.
+public final class LandmarkReweighting {
+    public let configuration: DRAConfiguration
+    public let width: Int, height: Int
+    /// Per frame the 68 landmarks L_t in pixels of the width×height frame (nil: no face).
+    public let landmarks: [[SIMD2<Float>]?]
+    public private(set) var weights: [Float]
+    /// α after each update, the initial weights first.
+    public private(set) var history: [[Float]]
+    /// The landmark errors (pixels) that drove each update.
+    public private(set) var errorHistory: [[Float]] = []
+
+    public init(configuration: DRAConfiguration, width: Int, height: Int, landmarks: [[SIMD2<Float>]?]) {
+        self.configuration = configuration
+        self.width = width; self.height = height
+        self.landmarks = landmarks
+        weights = [Float](repeating: configuration.initialWeight, count: 68)
+        history = [weights]
+    }
+
+    /// Whether any re-weighting applies.
+    public var isActive: Bool { configuration.mode != .off }
+
+    /// ω at the centres of an h×w grid covering frame t (row-major), 1 everywhere when off or
+    /// without landmarks.
+    public func importance(frame t: Int, height h: Int, width w: Int) -> [Float] {
+        var out = [Float](repeating: 1, count: h * w)
+        guard isActive, t < landmarks.count, let l = landmarks[t] else { return out }
+        let sigma = configuration.sigmaFraction * Float(width)
+        let inv = 1 / (2 * sigma * sigma)
+        let sx = Float(width) / Float(w), sy = Float(height) / Float(h)
+        for y in 0..<h {
+            // Cell centre in frame pixel coordinates (pixel centres at integers).
+            let py = (Float(y) + 0.5) * sy - 0.5
+            for x in 0..<w {
+                let px = (Float(x) + 0.5) * sx - 0.5
+                var s: Float = 0
+                for k in 0..<min(68, l.count) {
+                    let dx = px - l[k].x, dy = py - l[k].y
+                    let d2 = dx * dx + dy * dy
+                    if d2 < 25 * sigma * sigma { s += weights[k] * Foundation.exp(-d2 * inv) }
+                }
+                out[y * w + x] = 1 + s
+            }
+        }
+        return out
+    }
+
+    /// The per-pixel loss weight of frame t (nil when off).
+    public func lossWeight(frame t: Int) -> [Float]? {
+        isActive ? importance(frame: t, height: height, width: width) : nil
+    }
+
+    /// β·log ω per key token, [1, 1, 1, h·w], for each attention grid (keyed by token count).
+    public func attentionBias(frame t: Int, grids: [(height: Int, width: Int)]) -> [Int: Tensor] {
+        guard isActive else { return [:] }
+        var out: [Int: Tensor] = [:]
+        for g in grids {
+            let omega = importance(frame: t, height: g.height, width: g.width)
+            out[g.height * g.width] = Tensor(shape: [1, 1, 1, g.height * g.width], scalars: omega.map { configuration.beta * Foundation.log($0) })
+        }
+        return out
+    }
+
+    /// One multiplicative update from the per-landmark errors (pixels; only `dynamic` moves the
+    /// weights). Non-finite or all-zero errors leave the weights as they are.
+    public func update(errors e: [Float]) {
+        precondition(e.count == 68, "one error per landmark")
+        errorHistory.append(e)
+        guard configuration.mode == .dynamic, e.allSatisfy({ $0.isFinite }) else { return }
+        let mean = e.reduce(0, +) / 68
+        guard mean > 0 else { return }
+        let c = configuration
+        weights = zip(weights, e).map { a, ek in
+            min(c.maximumWeight, max(c.minimumWeight, a * Foundation.exp(c.rate * (ek / mean - 1))))
+        }
+        history.append(weights)
+    }
+}
