@@ -49,8 +49,13 @@ public struct DiffusionSchedule: Sendable, Equatable, Codable {
     }
 
     /// One deterministic DDIM step from timestep τ to `previous` (nil: to x₀): returns x_prev and
-    /// the predicted x̂₀ = (x_τ − √(1 − ᾱ_τ)·ε̂)/√ᾱ_τ.
-    public func ddimStep(predictedNoise eps: Tensor, timestep t: Int, previous: Int?, sample x: Tensor) -> (sample: Tensor, predictedOriginal: Tensor) {
+    /// the predicted x̂₀ = (x_τ − √(1 − ᾱ_τ)·ε̂)/√ᾱ_τ, limited to the data range by `clip` when
+    /// given (element i clamped to clip.low[i]…clip.high[i]) before x_prev is formed — DDPM's
+    /// "clip to [−1, 1]" (Ho et al. 2020) and diffusers' `clip_sample`, which keep an early
+    /// high-noise step's amplified ε̂ error (÷√ᾱ ≈ 70 at τ = 950) from throwing the whole
+    /// trajectory off the data.
+    public func ddimStep(predictedNoise eps: Tensor, timestep t: Int, previous: Int?, sample x: Tensor,
+                         clip: (low: [Float], high: [Float])? = nil) -> (sample: Tensor, predictedOriginal: Tensor) {
         precondition(eps.shape == x.shape, "DDIM step: noise \(eps.shape) and sample \(x.shape) differ")
         let ab = alphasCumprod[t]
         let abPrev = previous.map { alphasCumprod[$0] } ?? 1
@@ -59,8 +64,10 @@ public struct DiffusionSchedule: Sendable, Equatable, Codable {
         let xv = x.scalars, ev = eps.scalars
         var x0 = [Float](repeating: 0, count: x.count), prev = x0
         for i in 0..<x.count {
-            x0[i] = (xv[i] - sn * ev[i]) / sa
-            prev[i] = pa * x0[i] + pn * ev[i]
+            var v = (xv[i] - sn * ev[i]) / sa
+            if let clip { v = min(clip.high[i], max(clip.low[i], v)) }
+            x0[i] = v
+            prev[i] = pa * v + pn * ev[i]
         }
         return (Tensor(shape: x.shape, scalars: prev), Tensor(shape: x.shape, scalars: x0))
     }
@@ -68,13 +75,13 @@ public struct DiffusionSchedule: Sendable, Equatable, Codable {
     /// Runs DDIM from `noise` (x at the largest sampling timestep) with `steps` steps; `predict`
     /// returns ε̂(x_τ, τ) and receives the step index (FYM's landmark loss reads the x̂₀ of
     /// intermediate steps through `observe`).
-    public func sample(from noise: Tensor, steps: Int, predict: (Tensor, Int) throws -> Tensor,
-                       observe: ((Int, Tensor) -> Void)? = nil) rethrows -> Tensor {
+    public func sample(from noise: Tensor, steps: Int, clip: (low: [Float], high: [Float])? = nil,
+                       predict: (Tensor, Int) throws -> Tensor, observe: ((Int, Tensor) -> Void)? = nil) rethrows -> Tensor {
         let ts = samplingTimesteps(steps)
         var x = noise
         for (i, t) in ts.enumerated() {
             let eps = try predict(x, t)
-            let step = ddimStep(predictedNoise: eps, timestep: t, previous: i + 1 < ts.count ? ts[i + 1] : nil, sample: x)
+            let step = ddimStep(predictedNoise: eps, timestep: t, previous: i + 1 < ts.count ? ts[i + 1] : nil, sample: x, clip: clip)
             observe?(t, step.predictedOriginal)
             x = step.sample
         }

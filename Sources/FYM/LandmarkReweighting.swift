@@ -55,12 +55,14 @@ public final class LandmarkReweighting {
     /// The landmark errors (pixels) that drove each update.
     public private(set) var errorHistory: [[Float]] = []
 
-    public init(configuration: DRAConfiguration, width: Int, height: Int, landmarks: [[SIMD2<Float>]?]) {
+    /// `weights` restores stored coefficients (default: α₀ for every landmark).
+    public init(configuration: DRAConfiguration, width: Int, height: Int, landmarks: [[SIMD2<Float>]?], weights: [Float]? = nil) {
+        precondition(weights == nil || weights!.count == 68, "one weight per landmark")
         self.configuration = configuration
         self.width = width; self.height = height
         self.landmarks = landmarks
-        weights = [Float](repeating: configuration.initialWeight, count: 68)
-        history = [weights]
+        self.weights = weights ?? [Float](repeating: configuration.initialWeight, count: 68)
+        history = [self.weights]
     }
 
     /// Whether any re-weighting applies.

@@ -341,3 +341,38 @@ public final class MotionField {
         }
     }
 }
+
+extension MotionField {
+    /// Named parameters (`hash.table`, `mlp.<i>.weight|bias`) for checkpoints.
+    func namedParameters() -> [(String, Variable)] {
+        var p: [(String, Variable)] = []
+        if let hashGrid { p += prefixed("hash", hashGrid.namedParameters()) }
+        for (i, layer) in layers.enumerated() { p += prefixed("mlp.\(i)", layer.namedParameters()) }
+        return p
+    }
+
+    /// Writes the fitted parameters as safetensors (nothing to write for the `none` encoding,
+    /// which keeps the trajectories it was given).
+    public func write(to url: URL) throws {
+        var tensors: [String: Tensor] = [:]
+        for (name, p) in namedParameters() { tensors[name] = p.value }
+        if tensors.isEmpty { tensors["none"] = Tensor(shape: [1], scalars: [0]) }
+        try SafetensorsFile.write(tensors, metadata: ["encoding": configuration.encoding.rawValue], to: url.path)
+    }
+
+    /// A field written by ``write(to:)``, rebuilt for the same configuration, size and clip
+    /// (the `none` encoding takes `trajectories`/`visibility` again). A missing tensor or a shape
+    /// mismatch is an error naming the file.
+    public static func read(from url: URL, configuration: MotionFieldConfiguration, width: Int, height: Int,
+                            trajectories: [FlowField], visibility: [[Bool]]) throws -> MotionField {
+        let field = MotionField(configuration: configuration, width: width, height: height, frameCount: trajectories.count,
+                                trajectories: trajectories, visibility: visibility)
+        do {
+            let file = try SafetensorsFile(path: url.path)
+            for (name, p) in field.namedParameters() { p.value = try file.tensor(name, expectedShape: p.value.shape) }
+        } catch {
+            throw MotionFieldError.invalidInput("stored field \(url.path) cannot be read (\(error)); delete it to refit")
+        }
+        return field
+    }
+}

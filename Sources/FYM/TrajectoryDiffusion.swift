@@ -13,7 +13,13 @@ import Tensor
 ///   frame minus the appearance reference warped along the trajectory, so the network only
 ///   learns what the warp gets wrong (disocclusions, shading);
 /// - Adam 2e-4 (DDPM's learning rate), batch 4, 600 steps, DDIM 20 steps, one shared initial
-///   noise per clip (the `sharedNoise` switch).
+///   noise per clip (the `sharedNoise` switch);
+/// - appearance augmentation of source training (strength 0.3, ``AppearanceTransform``): one
+///   clip is all the model sees, and without it the network memorises the clip's colours —
+///   with A = S_0 always, x̂₀ = S_t − W_t is learnt as "the clip minus the input", which undoes
+///   any edit at inference (measured on the synthetic test clip: the output kept 0.14 of a 0.32
+///   red shift). Jointly recolouring A, W_t and S_t makes the residual a function of the motion
+///   and the local appearance, which is what an edited reference needs.
 public struct TrajectoryDiffusionConfiguration: Codable, Sendable, Equatable {
     public var channels: [Int]
     public var blocksPerLevel: Int
@@ -23,21 +29,29 @@ public struct TrajectoryDiffusionConfiguration: Codable, Sendable, Equatable {
     public var timeEmbeddingDimension: Int
     public var scales: MotionScales
     public var predictsResidual: Bool
+    /// k in x₀ = (S_t − W_t)·k: the residual's spread brought near DDPM's unit data scale (as
+    /// latent diffusion scales its latents). Residuals of the quick clips have a standard
+    /// deviation of about 0.05–0.1, so k = 5; unscaled, a 300-step model sampled to global colour
+    /// casts of ±0.2 on the synthetic test clip.
+    public var residualScale: Float
     public var steps: Int
     public var batchSize: Int
     public var learningRate: Float
     public var samplingSteps: Int
     public var sharedNoise: Bool
+    /// Strength of the appearance augmentation of source training (``AppearanceTransform``; 0: off).
+    public var appearanceAugmentation: Float
     public var seed: UInt64
 
     public init(channels: [Int] = [32, 64, 128], blocksPerLevel: Int = 1, attentionLevels: [Int] = [2], groups: Int = 8,
                 timeFeatures: Int = 64, timeEmbeddingDimension: Int = 128, scales: MotionScales = .multi,
-                predictsResidual: Bool = true, steps: Int = 600, batchSize: Int = 4, learningRate: Float = 2e-4,
-                samplingSteps: Int = 20, sharedNoise: Bool = true, seed: UInt64 = 0) {
+                predictsResidual: Bool = true, residualScale: Float = 5, steps: Int = 600, batchSize: Int = 4, learningRate: Float = 2e-4,
+                samplingSteps: Int = 20, sharedNoise: Bool = true, appearanceAugmentation: Float = 0.3, seed: UInt64 = 0) {
         self.channels = channels; self.blocksPerLevel = blocksPerLevel; self.attentionLevels = attentionLevels
         self.groups = groups; self.timeFeatures = timeFeatures; self.timeEmbeddingDimension = timeEmbeddingDimension
-        self.scales = scales; self.predictsResidual = predictsResidual; self.steps = steps; self.batchSize = batchSize
-        self.learningRate = learningRate; self.samplingSteps = samplingSteps; self.sharedNoise = sharedNoise; self.seed = seed
+        self.scales = scales; self.predictsResidual = predictsResidual; self.residualScale = residualScale; self.steps = steps; self.batchSize = batchSize
+        self.learningRate = learningRate; self.samplingSteps = samplingSteps; self.sharedNoise = sharedNoise
+        self.appearanceAugmentation = appearanceAugmentation; self.seed = seed
     }
 }
 
@@ -86,6 +100,10 @@ public struct TrajectoryDiffusionReport: Codable, Sendable, Equatable {
     public var finalLoss: Double
 }
 
+/// Extra UNet residuals computed from the network input [x_τ, A, W_t], the timesteps and the
+/// UNet conditioning (FYM's ControlNet branch, DESIGN.md §5.4).
+public typealias ResidualHook = (_ input: Variable, _ timesteps: [Float], _ conditioning: UNetConditioning) -> (skips: [Variable], middle: Variable)
+
 /// FYM's trajectory-conditioned denoiser ε_θ(x_τ, τ, c_t) (DESIGN.md §5.2): a UNet whose input
 /// is [x_τ, A, W_t] (9 channels) and whose levels receive the frame's multi-scale motion
 /// features (1×1 projection, added), trained with DDPM ε-prediction on the source clip
@@ -108,15 +126,39 @@ public final class TrajectoryDiffusion {
                                       groups: c.groups, levelConditionChannels: featureChannels), seed: c.seed)
     }
 
-    /// The clean sample x₀ of frame t: S_t − W_t (residual) or S_t, as [3, H, W] values.
-    func cleanSample(_ frame: Image, warped: Image) -> [Float] {
+    /// The clean sample x₀ of frame t, as [3, H, W] values: (S_t − W_t)·k with k the
+    /// ``TrajectoryDiffusionConfiguration/residualScale`` (residual), or 2·S_t − 1 (DDPM's [−1, 1]).
+    public func cleanSample(_ frame: Image, warped: Image) -> [Float] {
         let s = frame.converted(toChannels: 3).pixels
-        guard configuration.predictsResidual else { return s }
-        return zip(s, warped.pixels).map { $0 - $1 }
+        guard configuration.predictsResidual else { return s.map { 2 * $0 - 1 } }
+        let k = configuration.residualScale
+        return zip(s, warped.pixels).map { ($0 - $1) * k }
+    }
+
+    /// The range of x₀ that stands for a valid frame (every value in [0, 1]): for residuals
+    /// [−W·k, (1 − W)·k] per element, otherwise [−1, 1].
+    public func cleanRange(warped: Image) -> (low: [Float], high: [Float]) {
+        guard configuration.predictsResidual else {
+            return ([Float](repeating: -1, count: warped.pixels.count), [Float](repeating: 1, count: warped.pixels.count))
+        }
+        let k = configuration.residualScale
+        return (warped.pixels.map { -$0 * k }, warped.pixels.map { (1 - $0) * k })
+    }
+
+    /// The frame a clean sample stands for (the inverse of ``cleanSample(_:warped:)``), clamped.
+    public func frame(fromClean x0: [Float], warped: Image) -> Image {
+        var p = x0
+        if configuration.predictsResidual {
+            let inv = 1 / configuration.residualScale
+            for i in 0..<p.count { p[i] = p[i] * inv + warped.pixels[i] }
+        } else {
+            for i in 0..<p.count { p[i] = (p[i] + 1) / 2 }
+        }
+        return Image(width: width, height: height, channels: 3, pixels: p).clamped()
     }
 
     /// The UNet conditioning for a batch of frames.
-    func unetConditioning(frames ts: [Int], conditioning c: TrajectoryConditioning,
+    public func unetConditioning(frames ts: [Int], conditioning c: TrajectoryConditioning,
                           attentionBias: ((Int) -> [Int: Tensor])?) -> UNetConditioning {
         let levels = configuration.channels.count
         var features: [Variable?] = []
@@ -135,18 +177,22 @@ public final class TrajectoryDiffusion {
     }
 
     /// The network input [x_τ, A, W_t] for a batch.
-    func input(noisy: Tensor, frames ts: [Int], conditioning c: TrajectoryConditioning, appearance: Image? = nil) -> Tensor {
+    public func input(noisy: Tensor, frames ts: [Int], conditioning c: TrajectoryConditioning) -> Tensor {
+        input(noisy: noisy, appearances: ts.map { _ in c.appearance.pixels }, warps: ts.map { c.warped[$0].pixels })
+    }
+
+    /// The network input from per-sample appearance references and warps ([3·H·W] each).
+    func input(noisy: Tensor, appearances: [[Float]], warps: [[Float]]) -> Tensor {
         let np = width * height
-        let a = (appearance ?? c.appearance).pixels
         var parts: [Float] = []
-        parts.reserveCapacity(ts.count * 9 * np)
+        parts.reserveCapacity(appearances.count * 9 * np)
         let nv = noisy.scalars
-        for (b, t) in ts.enumerated() {
+        for b in 0..<appearances.count {
             parts += nv[(b * 3 * np)..<((b + 1) * 3 * np)]
-            parts += a
-            parts += c.warped[t].pixels
+            parts += appearances[b]
+            parts += warps[b]
         }
-        return Tensor(shape: [ts.count, 9, height, width], scalars: parts)
+        return Tensor(shape: [appearances.count, 9, height, width], scalars: parts)
     }
 
     /// Trains on `frames` (S_t) with `conditioning` (A = S_0). `lossWeight(t)` (DRA) gives a
@@ -156,7 +202,7 @@ public final class TrajectoryDiffusion {
     public func train(frames: [Image], conditioning c: TrajectoryConditioning, frameSubset: [Int]? = nil,
                       parameters trainable: [Variable]? = nil, steps: Int? = nil,
                       lossWeight: ((Int) -> [Float]?)? = nil, attentionBias: ((Int) -> [Int: Tensor])? = nil,
-                      afterStep: ((Int) throws -> Void)? = nil, progress: ((Int, Float) -> Void)? = nil) throws -> TrajectoryDiffusionReport {
+                      residuals: ResidualHook? = nil, augments: Bool = false, afterStep: ((Int) throws -> Void)? = nil, progress: ((Int, Float) -> Void)? = nil) throws -> TrajectoryDiffusionReport {
         let start = DispatchTime.now().uptimeNanoseconds
         let cfg = configuration
         let pool = frameSubset ?? Array(0..<frames.count)
@@ -173,13 +219,27 @@ public final class TrajectoryDiffusion {
         for step in 0..<totalSteps {
             let ts = (0..<cfg.batchSize).map { _ in pool[Int(rng.next() % UInt64(pool.count))] }
             let taus = (0..<cfg.batchSize).map { _ in Int(rng.next() % UInt64(schedule.trainTimesteps)) }
-            var x0: [Float] = []
-            for t in ts { x0 += cleanSample(frames[t], warped: c.warped[t]) }
+            var x0: [Float] = [], appearances: [[Float]] = [], warps: [[Float]] = []
+            for t in ts {
+                var target = frames[t].converted(toChannels: 3), a = c.appearance, w = c.warped[t]
+                if augments && cfg.appearanceAugmentation > 0 {
+                    let transform = AppearanceTransform(strength: cfg.appearanceAugmentation, width: width, height: height, generator: &rng)
+                    target = transform.apply(target); a = transform.apply(a); w = transform.apply(w)
+                }
+                x0 += cleanSample(target, warped: w)
+                appearances.append(a.pixels); warps.append(w.pixels)
+            }
             let x0t = Tensor(shape: [ts.count, 3, height, width], scalars: x0)
             let noise = Tensor.normal(x0t.shape, generator: &rng)
             let noisy = schedule.noised(x0t, noise: noise, timesteps: taus)
-            let prediction = unet(Variable(input(noisy: noisy, frames: ts, conditioning: c)), timesteps: taus.map(Float.init),
-                                  conditioning: unetConditioning(frames: ts, conditioning: c, attentionBias: attentionBias))
+            let inputVariable = Variable(input(noisy: noisy, appearances: appearances, warps: warps))
+            var unetConditioning = unetConditioning(frames: ts, conditioning: c, attentionBias: attentionBias)
+            if let residuals {
+                let r = residuals(inputVariable, taus.map(Float.init), unetConditioning)
+                unetConditioning.skipResiduals = r.skips
+                unetConditioning.middleResidual = r.middle
+            }
+            let prediction = unet(inputVariable, timesteps: taus.map(Float.init), conditioning: unetConditioning)
             var squared = (prediction - Variable(noise)).square()
             if let lossWeight {
                 var w: [Float] = []
@@ -218,24 +278,19 @@ public final class TrajectoryDiffusion {
     /// Generates frame t with DDIM: returns the frame (W_t + x̂₀ for residual prediction),
     /// clamped to [0, 1]. `observe` sees each step's predicted clean frame.
     public func generate(frame t: Int, conditioning c: TrajectoryConditioning, seed: UInt64,
-                         residuals: ((Variable, [Float], Int) -> UNetConditioning)? = nil,
+                         residuals: ResidualHook? = nil,
                          attentionBias: ((Int) -> [Int: Tensor])? = nil,
                          observe: ((Int, Image) -> Void)? = nil) -> Image {
         GradMode.withoutGrad {
-            let np = width * height
-            let warped = c.warped[t].pixels
-            func frameImage(_ x0: Tensor) -> Image {
-                var p = x0.scalars
-                if configuration.predictsResidual { for i in 0..<(3 * np) { p[i] += warped[i] } }
-                return Image(width: width, height: height, channels: 3, pixels: p).clamped()
-            }
-            let result = schedule.sample(from: initialNoise(frame: t, seed: seed), steps: configuration.samplingSteps, predict: { x, tau in
+            func frameImage(_ x0: Tensor) -> Image { frame(fromClean: x0.scalars, warped: c.warped[t]) }
+            let result = schedule.sample(from: initialNoise(frame: t, seed: seed), steps: configuration.samplingSteps,
+                                         clip: cleanRange(warped: c.warped[t]), predict: { x, tau in
                 let inputTensor = Variable(input(noisy: x, frames: [t], conditioning: c))
                 var conditioning = unetConditioning(frames: [t], conditioning: c, attentionBias: attentionBias)
                 if let residuals {
-                    let extra = residuals(inputTensor, [Float(tau)], t)
-                    conditioning.skipResiduals = extra.skipResiduals
-                    conditioning.middleResidual = extra.middleResidual
+                    let extra = residuals(inputTensor, [Float(tau)], conditioning)
+                    conditioning.skipResiduals = extra.skips
+                    conditioning.middleResidual = extra.middle
                 }
                 return unet(inputTensor, timesteps: [Float(tau)], conditioning: conditioning).value
             }, observe: { tau, x0 in observe?(tau, frameImage(x0)) })
@@ -254,5 +309,49 @@ public enum TrajectoryDiffusionError: Error, CustomStringConvertible, Equatable 
         case .invalidInput(let s): return "trajectory diffusion: \(s)"
         case .diverged(let step): return "trajectory diffusion: the loss became NaN or infinite at step \(step); lower the learning rate"
         }
+    }
+}
+
+/// A random smooth recolouring used to augment source training: per channel a gain in
+/// [1 − s, 1 + s] and a bias in [−s/2, s/2], plus a smooth colour field (a random 3×3 grid of
+/// offsets in [−s/2, s/2], bilinearly up-sampled), the result clamped to [0, 1]. The same
+/// transform is applied to the reference, its warp and the target of a training sample.
+public struct AppearanceTransform {
+    let gains: [Float], biases: [Float]
+    let field: [Float] // [3, H, W]
+    let width: Int, height: Int
+
+    public init(strength s: Float, width: Int, height: Int, generator g: inout SeededGenerator) {
+        self.width = width; self.height = height
+        gains = (0..<3).map { _ in 1 + s * (2 * g.nextUniform() - 1) }
+        biases = (0..<3).map { _ in s / 2 * (2 * g.nextUniform() - 1) }
+        var field = [Float](repeating: 0, count: 3 * width * height)
+        for c in 0..<3 {
+            let grid = (0..<9).map { _ in s / 2 * (2 * g.nextUniform() - 1) }
+            for y in 0..<height {
+                let fy = Float(y) / Float(max(height - 1, 1)) * 2
+                let y0 = min(Int(fy), 1), ly = fy - Float(y0)
+                for x in 0..<width {
+                    let fx = Float(x) / Float(max(width - 1, 1)) * 2
+                    let x0 = min(Int(fx), 1), lx = fx - Float(x0)
+                    let top = grid[y0 * 3 + x0] * (1 - lx) + grid[y0 * 3 + x0 + 1] * lx
+                    let bottom = grid[(y0 + 1) * 3 + x0] * (1 - lx) + grid[(y0 + 1) * 3 + x0 + 1] * lx
+                    field[(c * height + y) * width + x] = top * (1 - ly) + bottom * ly
+                }
+            }
+        }
+        self.field = field
+    }
+
+    public func apply(_ image: Image) -> Image {
+        precondition(image.width == width && image.height == height && image.channels == 3, "AppearanceTransform size mismatch")
+        var out = image
+        let np = width * height
+        for c in 0..<3 {
+            for i in 0..<np {
+                out.pixels[c * np + i] = min(1, max(0, image.pixels[c * np + i] * gains[c] + biases[c] + field[c * np + i]))
+            }
+        }
+        return out
     }
 }

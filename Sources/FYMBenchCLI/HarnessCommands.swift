@@ -1,6 +1,7 @@
 import ArgumentParser
 import Baselines
 import Editing
+import FYM
 import Face
 import Foundation
 import Harness
@@ -9,7 +10,7 @@ import Metrics
 import PortraitData
 
 /// The methods every command knows: the reference methods, then FYM and the baselines as they land.
-let standardCatalog = MethodCatalog.reference.adding(Baselines.catalog)
+let standardCatalog = MethodCatalog.reference.adding(Baselines.catalog).adding(FYMMethods.catalog)
 
 /// Options shared by the run commands.
 struct RunLocations: ParsableArguments {

@@ -384,7 +384,8 @@ public final class Runner: @unchecked Sendable {
                 try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
                 let output = try method.run(MethodInput(source: source.frames, landmarks: source.landmarks, masks: source.masks,
                                                         clip: source.metadata, edit: edit.result, seed: seed, workDirectory: work,
-                                                        avatar: method.needsAvatar ? source.avatar : nil))
+                                                        avatar: method.needsAvatar ? source.avatar : nil,
+                                                        sharedDirectory: cache.root.appendingPathComponent("work/shared").appendingPathComponent(method.id)))
                 guard output.count == source.frames.count else {
                     throw MethodError.wrongOutput(method: spec.label, reason: "\(output.count) frames for a \(source.frames.count)-frame clip")
                 }

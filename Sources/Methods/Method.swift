@@ -21,9 +21,13 @@ public struct MethodInput: Sendable {
     /// The clip's trained head avatar, given to methods whose ``VideoEditingMethod/needsAvatar``
     /// is true (nil otherwise). Frame t of the input is frame t of the avatar.
     public var avatar: AvatarReference?
+    /// A directory shared by every cell of the method in the same cache, for intermediate
+    /// results that depend on the clip but not on the edit (FYM's source-trained model); key the
+    /// files by their inputs and write them atomically. Nil outside the harness.
+    public var sharedDirectory: URL?
 
     public init(source: [Image], landmarks: [[SIMD2<Double>]?], masks: [Image], clip: ClipMetadata, edit: EditResult,
-                seed: UInt64, workDirectory: URL, avatar: AvatarReference? = nil) {
+                seed: UInt64, workDirectory: URL, avatar: AvatarReference? = nil, sharedDirectory: URL? = nil) {
         self.source = source
         self.landmarks = landmarks
         self.masks = masks
@@ -32,6 +36,7 @@ public struct MethodInput: Sendable {
         self.seed = seed
         self.workDirectory = workDirectory
         self.avatar = avatar
+        self.sharedDirectory = sharedDirectory
     }
 }
 

@@ -51,4 +51,18 @@ final class DiffusionScheduleTests: XCTestCase {
             XCTAssertLessThan(out.maxAbsDifference(x0), 2e-4, "\(steps) steps")
         }
     }
+
+    /// With a data range, x̂₀ is clamped before x_prev is formed (DDPM's clip to [−1, 1]).
+    func testClippedStepKeepsThePredictionInRange() {
+        let x = Tensor(shape: [1, 4], scalars: [3, -3, 0.1, 0])
+        let eps = Tensor(shape: [1, 4], scalars: [0, 0, 0, 1])
+        let low = [Float](repeating: -1, count: 4), high = [Float](repeating: 1, count: 4)
+        let step = schedule.ddimStep(predictedNoise: eps, timestep: 500, previous: 250, sample: x, clip: (low, high))
+        let x0 = step.predictedOriginal.scalars
+        XCTAssertTrue(x0.allSatisfy { $0 >= -1 && $0 <= 1 })
+        XCTAssertEqual(x0[0], 1); XCTAssertEqual(x0[1], -1); XCTAssertEqual(x0[3], -1)
+        XCTAssertEqual(x0[2], Float(0.1 / schedule.alphasCumprod[500].squareRoot()), accuracy: 1e-5)
+        let ab = schedule.alphasCumprod[250]
+        XCTAssertEqual(step.sample.scalars[3], Float(ab.squareRoot()) * -1 + Float((1 - ab).squareRoot()) * 1, accuracy: 1e-5)
+    }
 }

@@ -1,0 +1,129 @@
+import Editing
+import FYM
+import Foundation
+import Head
+import HeadAvatar
+import Imaging
+import Methods
+import PortraitData
+import XCTest
+
+/// FYM end to end on a short synthetic clip with a small avatar trained on oracle motion (tiny
+/// sizes): the output keeps the edit's colour on the head, does not carry the edit's per-frame
+/// flicker, equals the edit where the avatar does not cover the frame, caches its source stage,
+/// and every value of every switch runs.
+final class FYMMethodTests: XCTestCase {
+    static func clipWithAvatar() throws -> (root: URL, clip: Clip, avatar: AvatarReference) {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("fym-method-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let yaml = "name: syn\nkind: synthetic\nresolution: 64\nframes: 8\nfps: 25\nsynthetic: {subjects: 1, seed: 5}\n"
+        let manifestURL = root.appendingPathComponent("syn.yaml")
+        try yaml.write(to: manifestURL, atomically: true, encoding: .utf8)
+        let dir = try SyntheticGenerator(manifest: try DatasetManifest.load(manifestURL), root: DataRoot(root.appendingPathComponent("data"))).generate()[0]
+        var settings = AvatarProfile.quick.settings
+        settings.iterations = 60
+        settings.densifyFrom = 20
+        settings.densifyEvery = 20
+        settings.heldOutEvery = 4
+        let run = try AvatarPipeline(settings: settings, motion: .groundTruth, profileName: "test").run(clipDirectory: dir)
+        return (root, try ClipStore.read(dir), AvatarReference(directory: run.directory, key: run.report.key))
+    }
+
+    static func tiny(_ overrides: [String: String] = [:]) throws -> FYMMethod {
+        var s = ["size": "32", "field_steps": "100", "diffusion_steps": "50", "adaptation_steps": "10", "sampling_steps": "4",
+                 "keyframe_interval": "4"]
+        for (k, v) in overrides { s[k] = v }
+        return try FYMMethod(settings: FYMSettings(parsing: s))
+    }
+
+    func input(_ clip: Clip, edits: [Image], avatar: AvatarReference, shared: URL) -> MethodInput {
+        MethodInput(source: clip.frames, landmarks: clip.landmarks, masks: clip.masks, clip: clip.metadata,
+                    edit: EditResult(frames: edits, prompt: "p", sourceCaption: "s", targetCaption: "t", seed: 0, tool: "test"),
+                    seed: 3, workDirectory: shared, avatar: avatar, sharedDirectory: shared)
+    }
+
+    func testFollowsTheEditWithoutItsFlickerAndCachesTheSourceStage() throws {
+        let (root, clip, reference) = try Self.clipWithAvatar()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let shared = root.appendingPathComponent("shared")
+        let n = clip.frameCount, np = 64 * 64
+        let flicker: [Float] = (0..<n).map { $0 % 2 == 0 ? 0.08 : -0.08 }
+        let edits = (0..<n).map { t -> Image in
+            var e = clip.frames[t]
+            for i in 0..<np {
+                e.pixels[i] += 0.25 * clip.masks[t].pixels[i]
+                for c in 0..<3 { e.pixels[c * np + i] += flicker[t] }
+            }
+            return e.clamped()
+        }
+        let output = try Self.tiny().run(input(clip, edits: edits, avatar: reference, shared: shared))
+        XCTAssertEqual(output.count, n)
+        let alpha = try AvatarFrameOutputs.read(from: reference.directory, frameCount: n).alpha
+        var headBrightness: [Float] = [], editBrightness: [Float] = [], red: [Float] = [], editRed: [Float] = []
+        for t in 0..<n {
+            XCTAssertEqual(output[t].width, 64)
+            XCTAssertTrue(output[t].pixels.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 })
+            var b: Float = 0, eb: Float = 0, r: Float = 0, er: Float = 0, count: Float = 0
+            for i in 0..<np {
+                let a = alpha[t].pixels[i]
+                if a == 0 {
+                    for c in 0..<3 { XCTAssertEqual(output[t].pixels[c * np + i], edits[t].pixels[c * np + i], accuracy: 1e-6) }
+                } else if a >= 0.99 && clip.masks[t].pixels[i] >= 0.99 {
+                    b += (0..<3).reduce(Float(0)) { $0 + output[t].pixels[$1 * np + i] } / 3
+                    eb += (0..<3).reduce(Float(0)) { $0 + edits[t].pixels[$1 * np + i] } / 3
+                    r += output[t].pixels[i] - clip.frames[t].pixels[i]
+                    // The edit's red shift over green's (its flicker moves both alike).
+                    er += (edits[t].pixels[i] - clip.frames[t].pixels[i]) - (edits[t].pixels[np + i] - clip.frames[t].pixels[np + i])
+                    count += 1
+                }
+            }
+            XCTAssertGreaterThan(count, 200)
+            headBrightness.append(b / count); editBrightness.append(eb / count); red.append(r / count); editRed.append(er / count)
+        }
+        func swing(_ v: [Float]) -> Float { zip(v, v.dropFirst()).map { abs($0 - $1) }.reduce(0, +) / Float(v.count - 1) }
+        let meanRed = red.reduce(0, +) / Float(n), meanEditRed = editRed.reduce(0, +) / Float(n)
+        print("fym test: head brightness swing \(swing(headBrightness)) vs edit \(swing(editBrightness)); red shift \(meanRed) vs the edit's (red − green) \(meanEditRed)")
+        XCTAssertLessThan(swing(headBrightness), 0.4 * swing(editBrightness))
+        XCTAssertGreaterThan(meanRed, 0.6 * meanEditRed)
+        // The source stage is stored once and reused by a second edit of the same clip.
+        let stored = try FileManager.default.contentsOfDirectory(atPath: shared.path).filter { $0.hasPrefix("source-") }
+        XCTAssertEqual(stored.count, 1)
+        let state = try JSONDecoder().decode(FYMMethod.DRAState.self,
+                                             from: Data(contentsOf: shared.appendingPathComponent(stored[0]).appendingPathComponent("dra.json")))
+        XCTAssertEqual(state.history.count, 2, "initial weights + one update after 50 steps")
+        XCTAssertNotEqual(state.history[0], state.history[1])
+        let again = try Self.tiny().run(input(clip, edits: edits, avatar: reference, shared: shared))
+        XCTAssertEqual(again, output, "same inputs, same numbers (the second run reads the stored source stage)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: shared.path).filter { $0.hasPrefix("source-") }.count, 1)
+    }
+
+    func testEverySwitchValueRuns() throws {
+        let (root, clip, reference) = try Self.clipWithAvatar()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let edits = clip.frames.map { $0.map { min(1, $0 * 1.1) } }
+        for overrides in [["mhe": "fourier", "scales": "single", "dra": "static", "adaptation": "finetune-all", "shared_noise": "false"],
+                          ["mhe": "none", "dra": "off", "adaptation": "none"]] {
+            let out = try Self.tiny(overrides).run(input(clip, edits: edits, avatar: reference, shared: root.appendingPathComponent("s")))
+            XCTAssertEqual(out.count, clip.frameCount, "\(overrides)")
+            XCTAssertTrue(out.allSatisfy { $0.pixels.allSatisfy(\.isFinite) }, "\(overrides)")
+        }
+    }
+
+    func testSettingsAndMissingAvatarAreTypedErrors() throws {
+        for (key, value) in [("mhe", "grid"), ("dra", "sometimes"), ("size", "30"), ("shared_noise", "yes"), ("sampling_steps", "0")] {
+            XCTAssertThrowsError(try FYMSettings(parsing: [key: value]), key) { error in
+                guard case MethodError.invalidSetting(method: "fym", key: key, _) = error else { return XCTFail("\(error)") }
+            }
+        }
+        XCTAssertEqual(try FYMSettings(parsing: [:]), FYMSettings())
+        XCTAssertEqual(Set(FYMSettings().dictionary.keys), Set(FYMSettings.keys))
+        let image = Image(width: 8, height: 8, channels: 3)
+        let noAvatar = MethodInput(source: [image, image], landmarks: [nil, nil], masks: [image, image],
+                                   clip: ClipMetadata(dataset: "t", clip: "c", kind: .user, frameCount: 2, width: 8, height: 8, fps: 25, source: "test", licence: "test", landmarkSource: "", maskSource: ""),
+                                   edit: EditResult(frames: [image, image], prompt: "p", sourceCaption: "s", targetCaption: "t", seed: 0, tool: "t"),
+                                   seed: 0, workDirectory: FileManager.default.temporaryDirectory)
+        XCTAssertThrowsError(try FYMMethod().run(noAvatar)) { error in
+            guard case MethodError.invalidInput(method: "fym", _) = error else { return XCTFail("\(error)") }
+        }
+    }
+}
