@@ -285,7 +285,7 @@ public struct FYMMethod: VideoEditingMethod {
                                reweighting: LandmarkReweighting, grids: [(height: Int, width: Int)], residuals: ResidualHook?,
                                predictor: ShapePredictor, rng: inout SeededGenerator) -> [Float]? {
         let tau = reweighting.configuration.probeTimestep
-        let w = diffusion.width, h = diffusion.height, np = w * h
+        let w = diffusion.width, h = diffusion.height
         var sums = [Float](repeating: 0, count: 68), count: Float = 0
         for t in probes {
             guard let target = reweighting.landmarks[t] else { continue }
