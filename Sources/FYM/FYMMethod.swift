@@ -141,6 +141,9 @@ public struct FYMMethod: VideoEditingMethod {
 
     public init(settings: FYMSettings = FYMSettings()) { options = settings }
 
+    /// Frames generated per batch.
+    static let generationBatch = 8
+
     /// Version of the pipeline (part of the source-stage cache key).
     public static let version = "fym-1"
 
@@ -333,9 +336,9 @@ public struct FYMMethod: VideoEditingMethod {
         let frames = Array(Set((0..<max(1, sampledFrames)).map { $0 * (frameCount - 1) / max(1, sampledFrames - 1) })).sorted()
         var generated: [Double] = [], warped: [Double] = [], generatedHead: [Double] = [], warpedHead: [Double] = []
         let sampleStart = DispatchTime.now().uptimeNanoseconds
-        for t in frames {
-            let g = m.diffusion.generate(frame: t, conditioning: m.conditioning, seed: seed &+ 3,
-                                         attentionBias: m.reweighting.isActive ? { m.reweighting.attentionBias(frame: $0, grids: grids) } : nil)
+        let images = m.diffusion.generate(frames: frames, conditioning: m.conditioning, seed: seed &+ 3,
+                                          attentionBias: m.reweighting.isActive ? { m.reweighting.attentionBias(frame: $0, grids: grids) } : nil)
+        for (g, t) in zip(images, frames) {
             let head = low.alpha[t].pixels.map { $0 >= 0.5 }
             generated.append(ImageQuality.psnr(g, low.renders[t]) ?? ImageQuality.identicalPSNR)
             warped.append(ImageQuality.psnr(m.conditioning.warped[t], low.renders[t]) ?? ImageQuality.identicalPSNR)
@@ -382,9 +385,12 @@ public struct FYMMethod: VideoEditingMethod {
             residuals = hook
         }
         // Generate every frame, then lift to the evaluation resolution.
-        let generated: [Image] = (0..<n).map { t in
-            m.diffusion.generate(frame: t, conditioning: edited, seed: input.seed &+ 3, residuals: residuals,
-                                 attentionBias: m.reweighting.isActive ? { m.reweighting.attentionBias(frame: $0, grids: grids) } : nil)
+        // Batches of 8 frames keep the products large enough for BLAS.
+        var generated: [Image] = []
+        for start in stride(from: 0, to: n, by: FYMMethod.generationBatch) {
+            generated += m.diffusion.generate(frames: Array(start..<min(n, start + FYMMethod.generationBatch)), conditioning: edited,
+                                              seed: input.seed &+ 3, residuals: residuals,
+                                              attentionBias: m.reweighting.isActive ? { m.reweighting.attentionBias(frame: $0, grids: grids) } : nil)
         }
         let e0 = input.edit.frames[0].converted(toChannels: 3)
         let alphaFull = full.alpha.map { $0.width == ew && $0.height == eh ? $0 : $0.resized(width: ew, height: eh, filter: full.width > ew ? .area : .bilinear).clamped() }

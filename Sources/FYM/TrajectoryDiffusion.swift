@@ -281,20 +281,40 @@ public final class TrajectoryDiffusion {
                          residuals: ResidualHook? = nil,
                          attentionBias: ((Int) -> [Int: Tensor])? = nil,
                          observe: ((Int, Image) -> Void)? = nil) -> Image {
-        GradMode.withoutGrad {
-            func frameImage(_ x0: Tensor) -> Image { frame(fromClean: x0.scalars, warped: c.warped[t]) }
-            let result = schedule.sample(from: initialNoise(frame: t, seed: seed), steps: configuration.samplingSteps,
-                                         clip: cleanRange(warped: c.warped[t]), predict: { x, tau in
-                let inputTensor = Variable(input(noisy: x, frames: [t], conditioning: c))
-                var conditioning = unetConditioning(frames: [t], conditioning: c, attentionBias: attentionBias)
+        generate(frames: [t], conditioning: c, seed: seed, residuals: residuals, attentionBias: attentionBias,
+                 observe: observe.map { o in { tau, images in o(tau, images[0]) } })[0]
+    }
+
+    /// Generates several frames in one batch (the same numbers as one at a time, up to float
+    /// summation order in the batched products): each sample starts from its frame's
+    /// ``initialNoise(frame:seed:)`` and is clipped to its own data range.
+    public func generate(frames ts: [Int], conditioning c: TrajectoryConditioning, seed: UInt64,
+                         residuals: ResidualHook? = nil,
+                         attentionBias: ((Int) -> [Int: Tensor])? = nil,
+                         observe: ((Int, [Image]) -> Void)? = nil) -> [Image] {
+        precondition(!ts.isEmpty, "no frames to generate")
+        return GradMode.withoutGrad {
+            let per = 3 * width * height
+            func images(_ x0: Tensor) -> [Image] {
+                let v = x0.scalars
+                return ts.enumerated().map { b, t in frame(fromClean: Array(v[(b * per)..<((b + 1) * per)]), warped: c.warped[t]) }
+            }
+            let noise = Tensor.concat(ts.map { initialNoise(frame: $0, seed: seed) }, axis: 0)
+            let ranges = ts.map { cleanRange(warped: c.warped[$0]) }
+            let clip = (low: ranges.flatMap { $0.low }, high: ranges.flatMap { $0.high })
+            let conditioning = unetConditioning(frames: ts, conditioning: c, attentionBias: attentionBias)
+            let result = schedule.sample(from: noise, steps: configuration.samplingSteps, clip: clip, predict: { x, tau in
+                let inputTensor = Variable(input(noisy: x, frames: ts, conditioning: c))
+                let taus = [Float](repeating: Float(tau), count: ts.count)
+                var stepConditioning = conditioning
                 if let residuals {
-                    let extra = residuals(inputTensor, [Float(tau)], conditioning)
-                    conditioning.skipResiduals = extra.skips
-                    conditioning.middleResidual = extra.middle
+                    let extra = residuals(inputTensor, taus, conditioning)
+                    stepConditioning.skipResiduals = extra.skips
+                    stepConditioning.middleResidual = extra.middle
                 }
-                return unet(inputTensor, timesteps: [Float(tau)], conditioning: conditioning).value
-            }, observe: { tau, x0 in observe?(tau, frameImage(x0)) })
-            return frameImage(result)
+                return unet(inputTensor, timesteps: taus, conditioning: stepConditioning).value
+            }, observe: { tau, x0 in observe?(tau, images(x0)) })
+            return images(result)
         }
     }
 }

@@ -53,6 +53,11 @@ final class TrajectoryDiffusionTests: XCTestCase {
         func error(_ x: Image) -> Float { zip(x.pixels, Self.clip.frames[3].pixels).map { abs($0 - $1) }.reduce(0, +) / Float(x.pixels.count) }
         print("tiny diffusion: generated frame error \(error(a)), warp alone \(error(conditioning.warped[3]))")
         XCTAssertLessThan(error(a), 0.1)
+        // A batch gives the frames one-at-a-time generation gives (up to summation order).
+        let batch = model.generate(frames: [1, 3, 4], conditioning: conditioning, seed: 9)
+        for (b, t) in [1, 3, 4].enumerated() {
+            XCTAssertLessThan(batch[b].maxAbsDifference(model.generate(frame: t, conditioning: conditioning, seed: 9)), 1e-3, "frame \(t)")
+        }
         XCTAssertEqual(model.initialNoise(frame: 1, seed: 9).scalars, model.initialNoise(frame: 4, seed: 9).scalars)
         var perFrame = Self.tinyModel
         perFrame.sharedNoise = false
