@@ -1,3 +1,4 @@
+import AvatarTestSupport
 import Baselines
 import Editing
 import Foundation
@@ -12,22 +13,8 @@ import XCTest
 /// the refitted head takes the edit's colour, averages away a per-frame flicker of the edit, and
 /// leaves the frame's edit untouched where the avatar does not cover it.
 final class AvatarRefitTests: XCTestCase {
-    /// A prepared 8-frame synthetic clip at 64×64 with its avatar (`iterations`), and the clip.
     static func clipWithAvatar(iterations: Int = 60) throws -> (root: URL, clip: Clip, avatar: AvatarReference) {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("fym-refit-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let yaml = "name: syn\nkind: synthetic\nresolution: 64\nframes: 8\nfps: 25\nsynthetic: {subjects: 1, seed: 5}\n"
-        let manifestURL = root.appendingPathComponent("syn.yaml")
-        try yaml.write(to: manifestURL, atomically: true, encoding: .utf8)
-        let dir = try SyntheticGenerator(manifest: try DatasetManifest.load(manifestURL), root: DataRoot(root.appendingPathComponent("data"))).generate()[0]
-        var settings = AvatarProfile.quick.settings
-        settings.iterations = iterations
-        settings.densifyFrom = 20
-        settings.densifyEvery = 20
-        settings.heldOutEvery = 4
-        let pipeline = AvatarPipeline(settings: settings, motion: .groundTruth, profileName: "test")
-        let run = try pipeline.run(clipDirectory: dir)
-        return (root, try ClipStore.read(dir), AvatarReference(directory: run.directory, key: run.report.key))
+        try SyntheticAvatarFixture.clipWithAvatar(iterations: iterations)
     }
 
     func input(_ clip: Clip, edits: [Image], avatar: AvatarReference?) -> MethodInput {
@@ -41,15 +28,7 @@ final class AvatarRefitTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: root) }
         let n = clip.frameCount, np = 64 * 64
         // The edit: red +0.25 on the head, and a whole-frame brightness flicker of ±0.08 per frame.
-        let flicker: [Float] = (0..<n).map { $0 % 2 == 0 ? 0.08 : -0.08 }
-        let edits = (0..<n).map { t -> Image in
-            var e = clip.frames[t]
-            for i in 0..<np {
-                e.pixels[i] += 0.25 * clip.masks[t].pixels[i]
-                for c in 0..<3 { e.pixels[c * np + i] += flicker[t] }
-            }
-            return e.clamped()
-        }
+        let edits = SyntheticAvatarFixture.redEditWithFlicker(clip)
         let avatar = try AvatarPipeline.loadAvatar(from: reference.directory)
         let output = try AvatarRefitMethod(iterations: 150).run(input(clip, edits: edits, avatar: reference))
         XCTAssertEqual(output.count, n)

@@ -1,3 +1,4 @@
+import AvatarTestSupport
 import Editing
 import FYM
 import Foundation
@@ -14,19 +15,7 @@ import XCTest
 /// and every value of every switch runs.
 final class FYMMethodTests: XCTestCase {
     static func clipWithAvatar() throws -> (root: URL, clip: Clip, avatar: AvatarReference) {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("fym-method-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let yaml = "name: syn\nkind: synthetic\nresolution: 64\nframes: 8\nfps: 25\nsynthetic: {subjects: 1, seed: 5}\n"
-        let manifestURL = root.appendingPathComponent("syn.yaml")
-        try yaml.write(to: manifestURL, atomically: true, encoding: .utf8)
-        let dir = try SyntheticGenerator(manifest: try DatasetManifest.load(manifestURL), root: DataRoot(root.appendingPathComponent("data"))).generate()[0]
-        var settings = AvatarProfile.quick.settings
-        settings.iterations = 60
-        settings.densifyFrom = 20
-        settings.densifyEvery = 20
-        settings.heldOutEvery = 4
-        let run = try AvatarPipeline(settings: settings, motion: .groundTruth, profileName: "test").run(clipDirectory: dir)
-        return (root, try ClipStore.read(dir), AvatarReference(directory: run.directory, key: run.report.key))
+        try SyntheticAvatarFixture.clipWithAvatar()
     }
 
     static func tiny(_ overrides: [String: String] = [:]) throws -> FYMMethod {
@@ -47,15 +36,7 @@ final class FYMMethodTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: root) }
         let shared = root.appendingPathComponent("shared")
         let n = clip.frameCount, np = 64 * 64
-        let flicker: [Float] = (0..<n).map { $0 % 2 == 0 ? 0.08 : -0.08 }
-        let edits = (0..<n).map { t -> Image in
-            var e = clip.frames[t]
-            for i in 0..<np {
-                e.pixels[i] += 0.25 * clip.masks[t].pixels[i]
-                for c in 0..<3 { e.pixels[c * np + i] += flicker[t] }
-            }
-            return e.clamped()
-        }
+        let edits = SyntheticAvatarFixture.redEditWithFlicker(clip)
         let output = try Self.tiny().run(input(clip, edits: edits, avatar: reference, shared: shared))
         XCTAssertEqual(output.count, n)
         let alpha = try AvatarFrameOutputs.read(from: reference.directory, frameCount: n).alpha

@@ -1,3 +1,4 @@
+import AvatarTestSupport
 import Flow
 import Foundation
 import Head
@@ -11,23 +12,10 @@ import XCTest
 /// figures come from `fym-bench avatar train synthetic-quick/s0`).
 final class AvatarPipelineTests: XCTestCase {
     static func syntheticClip(frames: Int, resolution: Int) throws -> (URL, URL) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fym-avatar-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let yaml = "name: syn\nkind: synthetic\nresolution: \(resolution)\nframes: \(frames)\nfps: 25\nsynthetic: {subjects: 1, seed: 5}\n"
-        let url = dir.appendingPathComponent("syn.yaml")
-        try yaml.write(to: url, atomically: true, encoding: .utf8)
-        let clip = try SyntheticGenerator(manifest: try DatasetManifest.load(url), root: DataRoot(dir.appendingPathComponent("data"))).generate()[0]
-        return (dir, clip)
+        try SyntheticAvatarFixture.syntheticClip(frames: frames, resolution: resolution)
     }
 
-    static func settings(iterations: Int) -> AvatarSettings {
-        var s = AvatarProfile.quick.settings
-        s.iterations = iterations
-        s.densifyFrom = 20
-        s.densifyEvery = 20
-        s.heldOutEvery = 4
-        return s
-    }
+    static func settings(iterations: Int) -> AvatarSettings { SyntheticAvatarFixture.settings(iterations: iterations) }
 
     /// Training lowers the error from the initialisation; the trajectories agree with the ground
     /// truth to well under a pixel (oracle motion isolates the avatar's own geometry); every output
