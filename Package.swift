@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // FYM-Bench: a reproducible CPU benchmark suite for temporally consistent portrait video editing.
 // Module graph (imports point one way): fym-bench → EngineBenchmark → NN → Tensor → COpenBLAS;
-// fym-bench → Harness → {Baselines → {Methods → Editing → PortraitData → {Head, Face, Flow, Hashing}, HeadAvatar → {Splatting, Head}},
+// fym-bench → {Harness, FYM → NN, Baselines} → {Methods → Editing → PortraitData → {Head, Face, Flow, Hashing}, HeadAvatar → {Splatting, Head}},
 // Metrics → {Face, Flow}}
 // → Imaging → CPNG; the numeric modules → Parallelism. See README.md and ../shared/DESIGN.md §2.
 import PackageDescription
