@@ -100,7 +100,8 @@ public struct Experiment: Sendable {
         var profiles: [String] = []
         if r.dict["profiles"] != nil {
             let all = try r.mapping("profiles")
-            for profile in all.dict.keys.sorted() { try all.mapping(profile, known: profileKeys) }
+            // Validation only: every profile must be a mapping of known keys.
+            for profile in all.dict.keys.sorted() { _ = try all.mapping(profile, known: profileKeys) }
             profiles = all.dict.keys.sorted()
         }
         return Experiment(path: url.path, name: name, profiles: profiles, root: r.dict.mapValues(AnyYAML.init))
