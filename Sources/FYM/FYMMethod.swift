@@ -235,7 +235,11 @@ public struct FYMMethod: VideoEditingMethod {
             do { stored = try JSONDecoder().decode(DRAState.self, from: Data(contentsOf: draURL)) } catch {
                 throw MethodError.invalidInput(method: id, reason: "\(draURL.path) cannot be read (\(error)); delete \(directory.path) to retrain")
             }
-            reweighting = LandmarkReweighting(configuration: draConfig, width: s, height: s, landmarks: landmarks, weights: stored.weights)
+            guard stored.weights.count == 68, stored.history.allSatisfy({ $0.count == 68 }) else {
+                throw MethodError.invalidInput(method: id, reason: "\(draURL.path) does not hold 68 weights per entry; delete \(directory.path) to retrain")
+            }
+            reweighting = LandmarkReweighting(configuration: draConfig, width: s, height: s, landmarks: landmarks, weights: stored.weights,
+                                              history: stored.history, errors: stored.errors)
         } else {
             field = try MotionField.fit(frames: low.renders, masks: masks, trajectories: low.trajectories, visibility: low.visibility,
                                         configuration: fieldConfig).0

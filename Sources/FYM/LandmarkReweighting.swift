@@ -55,14 +55,16 @@ public final class LandmarkReweighting {
     /// The landmark errors (pixels) that drove each update.
     public private(set) var errorHistory: [[Float]] = []
 
-    /// `weights` restores stored coefficients (default: α₀ for every landmark).
-    public init(configuration: DRAConfiguration, width: Int, height: Int, landmarks: [[SIMD2<Float>]?], weights: [Float]? = nil) {
+    /// `weights`, `history` and `errors` restore a stored state (default: α₀ for every landmark).
+    public init(configuration: DRAConfiguration, width: Int, height: Int, landmarks: [[SIMD2<Float>]?], weights: [Float]? = nil,
+                history: [[Float]]? = nil, errors: [[Float]] = []) {
         precondition(weights == nil || weights!.count == 68, "one weight per landmark")
         self.configuration = configuration
         self.width = width; self.height = height
         self.landmarks = landmarks
         self.weights = weights ?? [Float](repeating: configuration.initialWeight, count: 68)
-        history = [self.weights]
+        self.history = history ?? [self.weights]
+        errorHistory = errors
     }
 
     /// Whether any re-weighting applies.
