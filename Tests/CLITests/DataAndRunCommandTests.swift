@@ -76,8 +76,13 @@ final class DataAndRunCommandTests: XCTestCase {
         try expectFailure(["run", dir.appendingPathComponent("missing.yaml").path, "--data-root", data], "missing.yaml")
         try expectFailure(["report", dir.appendingPathComponent("R/none").path], "rows.csv")
         try expectFailure(["merge", dir.appendingPathComponent("R/none").path], "shards")
+        try expectFailure(["fym", "source", "nowhere/clip", "--set", "dra=sometimes", "--data-root", data], "'sometimes' must be one of dynamic, static, off")
+        try expectFailure(["fym", "source", "nowhere/clip", "--set", "nokeyvalue", "--data-root", data], "key=value")
+        try expectFailure(["fym", "source", "nowhere/clip", "--data-root", data], "nowhere/clip")
+        try expectFailure(["motion", "fit", "nowhere/clip", "--data-root", data], "nowhere/clip")
+        try expectFailure(["motion", "fit", "nowhere/clip", "--size", "4", "--data-root", data], "--size")
         let methods = try CommandTests.run(["methods", "--json"])
         XCTAssertEqual(methods.status, 0)
-        XCTAssertTrue(methods.stdout.contains("temporal-ema") && methods.stdout.contains("per-frame"))
+        XCTAssertTrue(methods.stdout.contains("temporal-ema") && methods.stdout.contains("per-frame") && methods.stdout.contains("\"fym\""))
     }
 }
