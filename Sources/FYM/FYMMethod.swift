@@ -29,8 +29,8 @@ public enum AdaptationMode: String, Codable, Sendable, CaseIterable {
 /// diffusion steps) takes about 190 s once per clip, adaptation (150 ControlNet steps) and
 /// generation (60 frames × 20 DDIM steps, ≈ 0.7 s a frame) about 150 s per edit. Generated
 /// source frames reach 23.6 dB head PSNR after 400 steps (DRA off, no augmentation) and 27.9 dB
-/// after 1000 (defaults; the warp alone:
-/// 41.7 dB); DDIM 10 / 20 / 50 steps give 25.2 / 27.9 / 28.7 dB (`fym-bench fym source`).
+/// after 1000 (defaults; the warp alone: 41.7 dB); DDIM 10 / 20 / 50 steps give 25.2 / 27.9 /
+/// 28.7 dB after 1000 (`fym-bench fym source`).
 public struct FYMSettings: Codable, Sendable, Equatable {
     public var mhe: MotionEncodingKind = .hash
     public var scales: MotionScales = .multi
