@@ -52,7 +52,7 @@ public struct DiffusionSchedule: Sendable, Equatable, Codable {
     /// the predicted x̂₀ = (x_τ − √(1 − ᾱ_τ)·ε̂)/√ᾱ_τ, limited to the data range by `clip` when
     /// given (element i clamped to clip.low[i]…clip.high[i]) before x_prev is formed — DDPM's
     /// "clip to [−1, 1]" (Ho et al. 2020) and diffusers' `clip_sample`, which keep an early
-    /// high-noise step's amplified ε̂ error (÷√ᾱ ≈ 70 at τ = 950) from throwing the whole
+    /// high-noise step's amplified ε̂ error (×√(1 − ᾱ)/√ᾱ ≈ 97 at τ = 950) from throwing the whole
     /// trajectory off the data.
     public func ddimStep(predictedNoise eps: Tensor, timestep t: Int, previous: Int?, sample x: Tensor,
                          clip: (low: [Float], high: [Float])? = nil) -> (sample: Tensor, predictedOriginal: Tensor) {
