@@ -65,19 +65,15 @@ public struct FYMSettings: Codable, Sendable, Equatable {
     public static let keys = ["mhe", "scales", "dra", "adaptation", "keyframe_interval", "shared_noise", "size", "field_steps",
                               "diffusion_steps", "adaptation_steps", "sampling_steps", "augmentation", "learning_rate", "channels"]
 
-    static func choice<T: RawRepresentable & CaseIterable>(_ s: [String: String], _ key: String, _ current: T) throws -> T where T.RawValue == String {
-        guard let text = s[key] else { return current }
-        guard let v = T(rawValue: text) else {
-            throw MethodError.invalidSetting(method: "fym", key: key, reason: "'\(text)' must be one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return v
-    }
-
     /// Parses settings given as strings; an unknown value is a typed error naming the key.
     public init(parsing s: [String: String]) throws {
         self.init()
         func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ current: T) throws -> T where T.RawValue == String {
-            try FYMSettings.choice(s, key, current)
+            guard let text = s[key] else { return current }
+            guard let v = T(rawValue: text) else {
+                throw MethodError.invalidSetting(method: "fym", key: key, reason: "'\(text)' must be one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return v
         }
         func whole(_ key: String, _ current: Int, _ range: ClosedRange<Int>) throws -> Int {
             guard let text = s[key] else { return current }
@@ -88,10 +84,7 @@ public struct FYMSettings: Codable, Sendable, Equatable {
         }
         mhe = try choice("mhe", mhe)
         scales = try choice("scales", scales)
-        // YAML 1.1 reads an unquoted `off` as the boolean false: take it as `off`.
-        var draText = s
-        if s["dra"] == "false" { draText["dra"] = "off" }
-        dra = try FYMSettings.choice(draText, "dra", dra)
+        dra = try choice("dra", dra)
         adaptation = try choice("adaptation", adaptation)
         keyframeInterval = try whole("keyframe_interval", keyframeInterval, 1...10_000)
         if let text = s["shared_noise"] {

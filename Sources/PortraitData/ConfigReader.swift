@@ -40,6 +40,16 @@ public struct ConfigReader {
         self.dict = dict
     }
 
+    /// The YAML resolver of the suite's files: Yams' default with YAML 1.2's booleans
+    /// (`true`/`false` only). Under YAML 1.1's rule an unquoted `off`, `on`, `yes` or `no` becomes
+    /// a boolean, so a setting such as FYM's `dra: off` would arrive as "false".
+    static func resolver() -> Resolver {
+        guard let r = try? Resolver.default.replacing(.bool, with: "^(?:true|True|TRUE|false|False|FALSE)$") else {
+            preconditionFailure("the YAML 1.2 boolean pattern is a valid regular expression")
+        }
+        return r
+    }
+
     /// Reads and parses a YAML file whose top level must be a mapping.
     public static func load(document: String, url: URL) throws -> ConfigReader {
         let text: String
@@ -47,7 +57,7 @@ public struct ConfigReader {
             throw ConfigFileError.unreadable(document: document, path: url.path, reason: error.localizedDescription)
         }
         let root: Any?
-        do { root = try Yams.load(yaml: text) } catch {
+        do { root = try Yams.load(yaml: text, resolver()) } catch {
             throw ConfigFileError.notYAML(document: document, path: url.path, reason: "\(error)")
         }
         guard let dict = root as? [String: Any] else {

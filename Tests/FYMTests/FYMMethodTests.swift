@@ -97,7 +97,6 @@ final class FYMMethodTests: XCTestCase {
             }
         }
         XCTAssertEqual(try FYMSettings(parsing: [:]), FYMSettings())
-        XCTAssertEqual(try FYMSettings(parsing: ["dra": "false"]).dra, .off, "YAML's unquoted off")
         XCTAssertEqual(Set(FYMSettings().dictionary.keys), Set(FYMSettings.keys))
         let image = Image(width: 8, height: 8, channels: 3)
         let noAvatar = MethodInput(source: [image, image], landmarks: [nil, nil], masks: [image, image],

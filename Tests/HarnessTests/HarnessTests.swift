@@ -221,6 +221,16 @@ final class HarnessRunTests: XCTestCase {
 }
 
 final class HarnessInputTests: XCTestCase {
+    /// Method settings arrive as the text written: YAML 1.2 booleans only, so an unquoted `off`
+    /// (FYM's `dra: off`) is not turned into "false".
+    func testMethodSettingsKeepTheirText() throws {
+        let t = try TinyExperiment()
+        let yaml = t.yaml(extraMethods: "  - {method: per-frame, label: settings, settings: {dra: off, mode: on, answer: yes, flag: true, n: 3, x: 0.5}}")
+        let config = try Experiment.load(try t.writeExperiment(yaml, name: "settings.yaml")).resolve(profile: "quick")
+        let spec = try XCTUnwrap(config.methods.first { $0.label == "settings" })
+        XCTAssertEqual(spec.settings, ["dra": "off", "mode": "on", "answer": "yes", "flag": "true", "n": "3", "x": "0.5"])
+    }
+
     func testBadExperimentsGiveMessagesNamingTheProblem() throws {
         let t = try TinyExperiment()
         func expectError(_ yaml: String, _ fragment: String, line: UInt = #line) throws {
