@@ -221,6 +221,7 @@ public struct FYMMethod: VideoEditingMethod {
         let field: MotionField
         let diffusion: TrajectoryDiffusion
         var report: TrajectoryDiffusionReport? = nil
+        let conditioning: TrajectoryConditioning
         if fm.fileExists(atPath: modelURL.path), fm.fileExists(atPath: fieldURL.path), fm.fileExists(atPath: draURL.path) {
             field = try MotionField.read(from: fieldURL, configuration: fieldConfig, width: s, height: s,
                                          trajectories: low.trajectories, visibility: low.visibility)
@@ -238,14 +239,16 @@ public struct FYMMethod: VideoEditingMethod {
             }
             reweighting = LandmarkReweighting(configuration: draConfig, width: s, height: s, landmarks: landmarks, weights: stored.weights,
                                               history: stored.history, errors: stored.errors)
+            conditioning = TrajectoryConditioning(appearance: low.renders[0], field: field, unetLevels: diffusionConfig.channels.count,
+                                                  scales: options.scales)
         } else {
             field = try MotionField.fit(frames: low.renders, masks: masks, trajectories: low.trajectories, visibility: low.visibility,
                                         configuration: fieldConfig).0
             diffusion = TrajectoryDiffusion(configuration: diffusionConfig, width: s, height: s,
                                             featureChannels: field.featureChannels(unetLevels: diffusionConfig.channels.count, scales: options.scales))
             reweighting = LandmarkReweighting(configuration: draConfig, width: s, height: s, landmarks: landmarks)
-            let conditioning = TrajectoryConditioning(appearance: low.renders[0], field: field, unetLevels: diffusionConfig.channels.count,
-                                                      scales: options.scales)
+            conditioning = TrajectoryConditioning(appearance: low.renders[0], field: field, unetLevels: diffusionConfig.channels.count,
+                                                  scales: options.scales)
             report = try train(diffusion, frames: low.renders, conditioning: conditioning, reweighting: reweighting, frameSubset: nil,
                                parameters: nil, residuals: nil, steps: diffusionConfig.steps, seed: seed, augments: true)
             try fm.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -255,8 +258,6 @@ public struct FYMMethod: VideoEditingMethod {
             let data = try JSONEncoder().encode(state)
             try data.write(to: draURL, options: .atomic)
         }
-        let conditioning = TrajectoryConditioning(appearance: low.renders[0], field: field, unetLevels: diffusionConfig.channels.count,
-                                                  scales: options.scales)
         return SourceModel(field: field, diffusion: diffusion, reweighting: reweighting, conditioning: conditioning, report: report)
     }
 
@@ -370,7 +371,7 @@ public struct FYMMethod: VideoEditingMethod {
         let ew = input.source[0].width, eh = input.source[0].height
         let downFilter: ResizeFilter = ew > s ? .area : .bilinear
         let editsLow = input.edit.frames.map { $0.converted(toChannels: 3).resized(width: s, height: s, filter: downFilter).clamped() }
-        let edited = m.conditioning.withAppearance(editsLow[0], field: m.field)
+        let edited = m.conditioning.withAppearance(editsLow[0])
         let keyframes = Array(stride(from: 0, to: n, by: options.keyframeInterval))
         let grids = attentionGrids(m.diffusion.configuration)
         var residuals: ResidualHook? = nil
@@ -406,7 +407,7 @@ public struct FYMMethod: VideoEditingMethod {
         var outputs = [Image](repeating: Image(width: 1, height: 1, channels: 3), count: n)
         outputs.withUnsafeMutableBufferPointer { slots in
             Parallel.forEach(n, costPerItem: ew * eh * 64) { t in
-                let flow = m.field.displacement(frame: t).flow.resized(width: ew, height: eh)
+                let flow = edited.displacements[t].resized(width: ew, height: eh)
                 let warpedFull = Warping.backwardWarp(e0, by: flow)
                 let residualLow = Image(width: s, height: s, channels: 3,
                                         pixels: zip(generated[t].pixels, edited.warped[t].pixels).map { $0 - $1 })

@@ -296,9 +296,11 @@ public final class MotionField {
     /// level's resolution, then the level group's encoding features evaluated at the level's pixel
     /// centres — for the Fourier variant, the features of the frame-0 position x + d(x, t), so
     /// that they carry the motion. Constants: the field is frozen once fitted.
-    public func levelFeatures(frame t: Int, unetLevels: Int, scales: MotionScales) -> [Tensor?] {
+    /// `displacement` is the frame's ``displacement(frame:)`` when the caller already has it.
+    public func levelFeatures(frame t: Int, unetLevels: Int, scales: MotionScales,
+                              displacement known: (flow: FlowField, visibility: [Float])? = nil) -> [Tensor?] {
         let groups = levelGroups(unetLevels: unetLevels, scales: scales)
-        let (flow, vis) = displacement(frame: t)
+        let (flow, vis) = known ?? displacement(frame: t)
         return GradMode.withoutGrad {
             (0..<unetLevels).map { l -> Tensor? in
                 if scales == .single && l > 0 { return nil }

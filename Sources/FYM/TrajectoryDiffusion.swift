@@ -62,6 +62,9 @@ public struct TrajectoryConditioning {
     public let warped: [Image]
     /// Per frame, per UNet level: [1, C_l, h_l, w_l] or nil.
     public let levelFeatures: [[Tensor?]]
+    /// Per frame the field's displacement d_t (pixels), evaluated once and shared by the warps,
+    /// the features and the caller (FYM lifts it to the evaluation resolution).
+    public let displacements: [FlowField]
 
     /// Builds the conditioning of every frame of `field` for a UNet of `unetLevels` levels.
     public init(appearance: Image, field: MotionField, unetLevels: Int, scales: MotionScales) {
@@ -69,24 +72,27 @@ public struct TrajectoryConditioning {
                      "appearance \(appearance.width)×\(appearance.height) differs from the field's \(field.width)×\(field.height)")
         let rgb = appearance.converted(toChannels: 3)
         self.appearance = rgb
-        var warped: [Image] = [], features: [[Tensor?]] = []
+        var warped: [Image] = [], features: [[Tensor?]] = [], displacements: [FlowField] = []
         for t in 0..<field.frameCount {
-            warped.append(Warping.backwardWarp(rgb, by: field.displacement(frame: t).flow))
-            features.append(field.levelFeatures(frame: t, unetLevels: unetLevels, scales: scales))
+            let d = field.displacement(frame: t)
+            displacements.append(d.flow)
+            warped.append(Warping.backwardWarp(rgb, by: d.flow))
+            features.append(field.levelFeatures(frame: t, unetLevels: unetLevels, scales: scales, displacement: d))
         }
         self.warped = warped
         levelFeatures = features
+        self.displacements = displacements
     }
 
     /// The same motion with another appearance reference (an edited first frame).
-    public func withAppearance(_ image: Image, field: MotionField) -> TrajectoryConditioning {
-        TrajectoryConditioning(appearance: image, warped: (0..<field.frameCount).map {
-            Warping.backwardWarp(image.converted(toChannels: 3), by: field.displacement(frame: $0).flow)
-        }, levelFeatures: levelFeatures)
+    public func withAppearance(_ image: Image) -> TrajectoryConditioning {
+        let rgb = image.converted(toChannels: 3)
+        return TrajectoryConditioning(appearance: rgb, warped: displacements.map { Warping.backwardWarp(rgb, by: $0) },
+                                      levelFeatures: levelFeatures, displacements: displacements)
     }
 
-    init(appearance: Image, warped: [Image], levelFeatures: [[Tensor?]]) {
-        self.appearance = appearance; self.warped = warped; self.levelFeatures = levelFeatures
+    init(appearance: Image, warped: [Image], levelFeatures: [[Tensor?]], displacements: [FlowField]) {
+        self.appearance = appearance; self.warped = warped; self.levelFeatures = levelFeatures; self.displacements = displacements
     }
 }
 
