@@ -306,14 +306,10 @@ public struct FYMMethod: VideoEditingMethod {
             let noise = Tensor.normal(x0.shape, generator: &rng)
             let noisy = diffusion.schedule.noised(x0, noise: noise, timesteps: [tau])
             let predicted: [Float] = GradMode.withoutGrad {
-                let inputVariable = Variable(diffusion.input(noisy: noisy, frames: [t], conditioning: c))
-                var conditioning = diffusion.unetConditioning(frames: [t], conditioning: c,
+                let conditioning = diffusion.unetConditioning(frames: [t], conditioning: c,
                                                               attentionBias: { reweighting.attentionBias(frame: $0, grids: grids) })
-                if let residuals {
-                    let r = residuals(inputVariable, [Float(tau)], conditioning)
-                    conditioning.skipResiduals = r.skips; conditioning.middleResidual = r.middle
-                }
-                let eps = diffusion.unet(inputVariable, timesteps: [Float(tau)], conditioning: conditioning).value
+                let eps = diffusion.predictNoise(noisy, timestep: tau, frames: [t], conditioning: c, unetConditioning: conditioning,
+                                                 residuals: residuals)
                 return diffusion.schedule.ddimStep(predictedNoise: eps, timestep: tau, previous: nil, sample: noisy,
                                                    clip: diffusion.cleanRange(warped: c.warped[t])).predictedOriginal.scalars
             }

@@ -140,18 +140,15 @@ extension MotionField {
     /// Trajectory error, photometric error and visibility agreement of the fitted field over all frames.
     func measure(frames: [Image], masks: [Image], trajectories: [FlowField], visibility: [[Bool]]) -> MotionFieldReport {
         let rgb0 = frames[0].converted(toChannels: 3)
-        var epeSum = 0.0, epeCount = 0.0, photo = 0.0, photoStatic = 0.0, maskSum = 0.0, agree = 0.0, total = 0.0
+        var photo = 0.0, photoStatic = 0.0, maskSum = 0.0, agree = 0.0, total = 0.0
+        let fields = (0..<frameCount).map { displacement(frame: $0) }
         for t in 0..<frameCount {
-            let (flow, vis) = displacement(frame: t)
+            let (flow, vis) = fields[t]
             let warped = Warping.backwardWarp(rgb0, by: flow)
             let rgb = frames[t].converted(toChannels: 3)
             let mask = masks[t].plane(0)
             let np = width * height
             for i in 0..<np {
-                if visibility[t][i] {
-                    let du = Double(flow.u[i] - trajectories[t].u[i]), dv = Double(flow.v[i] - trajectories[t].v[i])
-                    epeSum += (du * du + dv * dv).squareRoot(); epeCount += 1
-                }
                 if (vis[i] >= 0.5) == visibility[t][i] { agree += 1 }
                 total += 1
                 let m = Double(mask[i])
@@ -164,7 +161,7 @@ extension MotionField {
             }
         }
         return MotionFieldReport(encoding: configuration.encoding, steps: 0, seconds: 0, parameters: parameterCount,
-                                 trajectoryEPE: epeCount > 0 ? epeSum / epeCount : 0,
+                                 trajectoryEPE: MotionField.endpointError(of: fields.map(\.flow), against: trajectories, visibility: visibility) ?? 0,
                                  photometricL1: maskSum > 0 ? photo / maskSum : 0,
                                  photometricL1Static: maskSum > 0 ? photoStatic / maskSum : 0,
                                  visibilityAccuracy: total > 0 ? agree / total : 1, finalLoss: 0)

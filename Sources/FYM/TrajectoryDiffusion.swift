@@ -281,6 +281,22 @@ public final class TrajectoryDiffusion {
         return Tensor.normal([1, 3, height, width], generator: &g)
     }
 
+    /// ε̂(x_τ, τ) for a batch of `frames` at one timestep, with the UNet conditioning of those
+    /// frames and, when given, the residual hook's skips and middle (no graph is recorded by
+    /// callers that run it under ``GradMode/withoutGrad(_:)``).
+    public func predictNoise(_ x: Tensor, timestep tau: Int, frames ts: [Int], conditioning c: TrajectoryConditioning,
+                             unetConditioning: UNetConditioning, residuals: ResidualHook?) -> Tensor {
+        let inputTensor = Variable(input(noisy: x, frames: ts, conditioning: c))
+        let taus = [Float](repeating: Float(tau), count: ts.count)
+        var stepConditioning = unetConditioning
+        if let residuals {
+            let extra = residuals(inputTensor, taus, unetConditioning)
+            stepConditioning.skipResiduals = extra.skips
+            stepConditioning.middleResidual = extra.middle
+        }
+        return unet(inputTensor, timesteps: taus, conditioning: stepConditioning).value
+    }
+
     /// Generates frame t with DDIM: returns the frame (W_t + x̂₀ for residual prediction),
     /// clamped to [0, 1]. `observe` sees each step's predicted clean frame.
     public func generate(frame t: Int, conditioning c: TrajectoryConditioning, seed: UInt64,
@@ -310,15 +326,7 @@ public final class TrajectoryDiffusion {
             let clip = (low: ranges.flatMap { $0.low }, high: ranges.flatMap { $0.high })
             let conditioning = unetConditioning(frames: ts, conditioning: c, attentionBias: attentionBias)
             let result = schedule.sample(from: noise, steps: configuration.samplingSteps, clip: clip, predict: { x, tau in
-                let inputTensor = Variable(input(noisy: x, frames: ts, conditioning: c))
-                let taus = [Float](repeating: Float(tau), count: ts.count)
-                var stepConditioning = conditioning
-                if let residuals {
-                    let extra = residuals(inputTensor, taus, conditioning)
-                    stepConditioning.skipResiduals = extra.skips
-                    stepConditioning.middleResidual = extra.middle
-                }
-                return unet(inputTensor, timesteps: taus, conditioning: stepConditioning).value
+                predictNoise(x, timestep: tau, frames: ts, conditioning: c, unetConditioning: conditioning, residuals: residuals)
             }, observe: { tau, x0 in observe?(tau, images(x0)) })
             return images(result)
         }
