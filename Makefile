@@ -14,7 +14,9 @@ demo: build
 
 test: deps
 	$(SWIFT) build -c release --build-tests
-	$(SWIFT) test -c release --skip-build
+	@# The test run uses the OpenBLAS kernels fym-bench itself uses (see BLAS.preferredCoreType).
+	@core="$${OPENBLAS_CORETYPE:-$$($(BIN) version --blas-core)}"; echo "OpenBLAS kernels: $$core"; \
+	OPENBLAS_CORETYPE="$$core" $(SWIFT) test -c release --skip-build
 
 build: deps
 	$(SWIFT) build -c release --product fym-bench

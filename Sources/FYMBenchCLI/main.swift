@@ -19,11 +19,30 @@ enum FYMBenchVersion {
     static let string = "0.1.0"
 }
 
+/// Makes OpenBLAS use the kernels this CPU supports when it fell back to its SSE3 ones
+/// (``BLAS/preferredCoreType(environment:detected:cpuFlags:)``): OpenBLAS reads
+/// `OPENBLAS_CORETYPE` only when it is loaded, so the process starts itself again with the
+/// variable set — once (the variable is set the second time) and before any work.
+enum BLASKernels {
+    static func useSupportedKernels() {
+        let environment = ProcessInfo.processInfo.environment
+        guard let core = BLAS.preferredCoreType(environment: environment, detected: BLAS.coreName, cpuFlags: BLAS.cpuFlags()) else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        let arguments = CommandLine.arguments
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        execv("/proc/self/exe", &argv)
+        // execv returns only on failure: go on with the kernels OpenBLAS chose.
+        unsetenv("OPENBLAS_CORETYPE")
+    }
+}
+
 struct Version: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the version of fym-bench and of its numeric back end.")
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print only the OpenBLAS kernel family in use (make test passes it on to the test run).") var blasCore = false
 
     func run() throws {
+        if blasCore { print(BLAS.coreName); return }
         if json {
             let info = ["version": FYMBenchVersion.string, "blas": BLAS.configuration, "blas_core": BLAS.coreName,
                         "blas_threads": "\(BLAS.threadCount)"]
@@ -100,6 +119,7 @@ struct Bench: ParsableCommand {
     }
 }
 
+BLASKernels.useSupportedKernels()
 FYMBench.main()
 
 extension EngineBenchmark.Part: ExpressibleByArgument {}

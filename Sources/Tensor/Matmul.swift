@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// Thin wrapper over OpenBLAS `cblas_sgemm` (row-major). OpenBLAS runs its own threads (as many as
 /// cores by default), so callers never call it from inside `Parallel` workers: concurrent calls
@@ -32,6 +33,34 @@ public enum BLAS {
     /// on the AVX-512 development machine that choice alone moves sgemm from ~190 (Haswell) to
     /// ~330 GFLOP/s (Cooperlake), so benchmark reports always carry it.
     public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// The OpenBLAS kernel family this CPU's instruction-set flags support (`flags`: the "flags"
+    /// line of /proc/cpuinfo), best first: Cooperlake (AVX-512 with BF16), SkylakeX (AVX-512
+    /// F/BW/DQ/VL/CD), Haswell (AVX2 + FMA); nil for anything older.
+    public static func supportedCoreType(cpuFlags flags: Set<String>) -> String? {
+        let avx512: Set<String> = ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"]
+        if flags.isSuperset(of: avx512) { return flags.contains("avx512_bf16") ? "Cooperlake" : "SkylakeX" }
+        if flags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
+        return nil
+    }
+
+    /// The kernel family to force through `OPENBLAS_CORETYPE`, or nil to keep OpenBLAS's own
+    /// choice. OpenBLAS picks kernels from the CPU's family/model numbers and, for a model it does
+    /// not know (a virtualised "Intel(R) Xeon(R) Processor" with AVX-512, under 0.3.21), falls back
+    /// to its SSE3 "Prescott" kernels — about 9× slower sgemm on such a machine (10 vs 90 GFLOP/s,
+    /// one thread, n = 512). Only that fallback is overridden, only when the environment sets no
+    /// `OPENBLAS_CORETYPE` itself, and only with a family whose instructions the CPU reports.
+    public static func preferredCoreType(environment: [String: String], detected: String, cpuFlags: Set<String>) -> String? {
+        guard environment["OPENBLAS_CORETYPE"] == nil, detected.lowercased() == "prescott" else { return nil }
+        return supportedCoreType(cpuFlags: cpuFlags)
+    }
+
+    /// The flags of the first processor in /proc/cpuinfo (empty where there is none).
+    public static func cpuFlags(cpuinfo: String? = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) -> Set<String> {
+        guard let text = cpuinfo, let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return [] }
+        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+    }
 }
 
 extension Tensor {
