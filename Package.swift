@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "PortraitDataTests", dependencies: ["PortraitData", "Imaging", "Face", "Hashing", "Head", "Flow"]),
         .testTarget(name: "EditingTests", dependencies: ["Editing", "Imaging", "Face", "PortraitData", "Metrics", "Flow"]),
         .testTarget(name: "BaselinesTests", dependencies: ["AvatarTestSupport", "Baselines", "Methods", "Editing", "PortraitData", "Imaging", "HeadAvatar", "Head"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness", "HeadAvatar", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "HeadAvatar", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines", "FYM"]),
         // Runs the built `fym-bench` executable (built by `swift build --build-tests`).
         .testTarget(name: "CLITests", dependencies: ["FYMBenchCLI"]),
     ]

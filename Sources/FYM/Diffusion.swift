@@ -6,6 +6,9 @@ import Tensor
 /// x_τ = √ᾱ_τ·x₀ + √(1 − ᾱ_τ)·ε with ε-prediction, and deterministic DDIM (Song, Meng & Ermon
 /// 2021, eq. 12 with η = 0) over evenly spaced timesteps.
 ///
+/// The network may predict ε, x₀ or v (``DiffusionPrediction``); training regresses the
+/// matching ``target(_:clean:noise:timesteps:)`` and sampling turns the output into ε̂ first.
+///
 /// Conventions follow diffusers' `DDPMScheduler`/`DDIMScheduler` defaults so that figures can be
 /// compared: ᾱ in Double precision, timesteps spaced "leading" (τ_i = i·⌊T/S⌋, visited from the
 /// largest), and ᾱ_prev = 1 after the last step (`set_alpha_to_one`).
@@ -41,11 +44,55 @@ public struct DiffusionSchedule: Sendable, Equatable, Codable {
         return Tensor(shape: x0.shape, scalars: out)
     }
 
-    /// The S timesteps DDIM visits, largest first ("leading" spacing: i·⌊T/S⌋).
-    public func samplingTimesteps(_ steps: Int) -> [Int] {
+    /// The S timesteps DDIM visits, largest first. From pure noise (`start` nil): "leading"
+    /// spacing i·⌊T/S⌋. From an intermediate level (SDEdit, Meng et al. 2022): S timesteps evenly
+    /// spaced from `start` down to start/S, ⌊start·(S − i)/S⌋ for i = 0…S−1, each visited once.
+    public func samplingTimesteps(_ steps: Int, start: Int? = nil) -> [Int] {
         precondition(steps >= 1 && steps <= trainTimesteps, "DDIM steps must be in 1…\(trainTimesteps)")
+        if let start {
+            precondition(start >= 0 && start < trainTimesteps, "the start timestep must be in 0..<\(trainTimesteps)")
+            let s = min(steps, start + 1)
+            return (0..<s).map { i in start * (s - i) / s }
+        }
         let stride = trainTimesteps / steps
         return (0..<steps).map { $0 * stride }.reversed()
+    }
+
+    /// The regression target of a network of `kind` for clean x₀ noised with ε at τ: ε, x₀, or
+    /// v = √ᾱ·ε − √(1 − ᾱ)·x₀ (Salimans & Ho 2022), per sample of a batch [N, …].
+    public func target(_ kind: DiffusionPrediction, clean x0: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor {
+        switch kind {
+        case .epsilon: return noise
+        case .sample: return x0
+        case .velocity:
+            let n = x0.shape[0], per = x0.count / max(n, 1)
+            let a = x0.scalars, e = noise.scalars
+            var out = [Float](repeating: 0, count: x0.count)
+            for s in 0..<n {
+                let ab = alphasCumprod[timesteps[s]]
+                let ca = Float(ab.squareRoot()), cn = Float((1 - ab).squareRoot())
+                for i in (s * per)..<((s + 1) * per) { out[i] = ca * e[i] - cn * a[i] }
+            }
+            return Tensor(shape: x0.shape, scalars: out)
+        }
+    }
+
+    /// ε̂ from a network output of `kind` at x_τ: the output itself (ε), (x_τ − √ᾱ·x̂₀)/√(1 − ᾱ)
+    /// (x₀), or √(1 − ᾱ)·x_τ + √ᾱ·v (v). DDIM then forms x̂₀ from ε̂ as for ε-prediction, so the
+    /// sampler is one and the same for the three.
+    public func noise(from output: Tensor, kind: DiffusionPrediction, sample x: Tensor, timestep t: Int) -> Tensor {
+        guard kind != .epsilon else { return output }
+        precondition(output.shape == x.shape, "prediction \(output.shape) and sample \(x.shape) differ")
+        let ab = alphasCumprod[t]
+        let sa = Float(ab.squareRoot()), sn = Float((1 - ab).squareRoot())
+        let o = output.scalars, xv = x.scalars
+        var out = [Float](repeating: 0, count: x.count)
+        switch kind {
+        case .sample: for i in 0..<x.count { out[i] = (xv[i] - sa * o[i]) / sn }
+        case .velocity: for i in 0..<x.count { out[i] = sn * xv[i] + sa * o[i] }
+        case .epsilon: break
+        }
+        return Tensor(shape: x.shape, scalars: out)
     }
 
     /// One deterministic DDIM step from timestep τ to `previous` (nil: to x₀): returns x_prev and
@@ -75,9 +122,10 @@ public struct DiffusionSchedule: Sendable, Equatable, Codable {
     /// Runs DDIM from `noise` (x at the largest sampling timestep) with `steps` steps; `predict`
     /// returns ε̂(x_τ, τ) and receives the step index (FYM's landmark loss reads the x̂₀ of
     /// intermediate steps through `observe`).
-    public func sample(from noise: Tensor, steps: Int, clip: (low: [Float], high: [Float])? = nil,
+    /// With `start`, `noise` is x at that timestep (SDEdit) and the steps are spread below it.
+    public func sample(from noise: Tensor, steps: Int, start: Int? = nil, clip: (low: [Float], high: [Float])? = nil,
                        predict: (Tensor, Int) throws -> Tensor, observe: ((Int, Tensor) -> Void)? = nil) rethrows -> Tensor {
-        let ts = samplingTimesteps(steps)
+        let ts = samplingTimesteps(steps, start: start)
         var x = noise
         for (i, t) in ts.enumerated() {
             let eps = try predict(x, t)
@@ -87,4 +135,12 @@ public struct DiffusionSchedule: Sendable, Equatable, Codable {
         }
         return x
     }
+}
+
+/// What the denoising network predicts (diffusers' `prediction_type`): the noise ε (DDPM), the
+/// clean sample x₀ ("sample"), or the velocity v = √ᾱ·ε − √(1 − ᾱ)·x₀ (Salimans & Ho 2022).
+public enum DiffusionPrediction: String, Codable, Sendable, CaseIterable {
+    case epsilon
+    case sample
+    case velocity
 }

@@ -1,4 +1,6 @@
+import Face
 import Foundation
+import Imaging
 import Tensor
 
 /// The `dra` switch of DESIGN.md §5.5.
@@ -14,7 +16,9 @@ public enum DRAMode: String, Codable, Sendable, CaseIterable {
 /// Settings of the dynamic re-weighted attention (DESIGN.md §5.3). The paper gives none; choices:
 /// - β = 1: a landmark token with ω = e gets e× the attention mass of a plain token;
 /// - σ = 6 % of the frame width (≈ 4 px at 64²: about one landmark spacing on the lips);
-/// - α₀ = 1, η = 0.5, α clipped to [0.1, 10], an update every 50 steps;
+/// - α₀ = 1, η = 0.2 with the relative error e_k/ē − 1 limited to [−1, 1], α clipped to
+///   [0.1, 10], an update every 50 steps: one update moves a weight by at most e^±0.2, so the
+///   ≤ 11 updates of a quick source stage cannot drive a weight from α₀ to its bounds;
 /// - the landmark loss is measured on one-step predictions x̂₀ of two frames noised to τ = 200
 ///   (ᾱ ≈ 0.6: the face is recognisable, and it costs one UNet pass per frame rather than a
 ///   whole DDIM run).
@@ -30,7 +34,7 @@ public struct DRAConfiguration: Codable, Sendable, Equatable {
     public var probeTimestep: Int
     public var probeFrames: Int
 
-    public init(mode: DRAMode = .dynamic, beta: Float = 1, sigmaFraction: Float = 0.06, initialWeight: Float = 1, rate: Float = 0.5,
+    public init(mode: DRAMode = .dynamic, beta: Float = 1, sigmaFraction: Float = 0.06, initialWeight: Float = 1, rate: Float = 0.2,
                 updateInterval: Int = 50, minimumWeight: Float = 0.1, maximumWeight: Float = 10, probeTimestep: Int = 200,
                 probeFrames: Int = 2) {
         self.mode = mode; self.beta = beta; self.sigmaFraction = sigmaFraction; self.initialWeight = initialWeight
@@ -42,7 +46,7 @@ public struct DRAConfiguration: Codable, Sendable, Equatable {
 /// Landmark importance and its dynamic weights (DESIGN.md §5.3): for a position p of frame t,
 /// ω(p) = 1 + Σ_k α_k·G_σ(p − l_{t,k}) with G_σ an unnormalised Gaussian (peak 1). ω weights the
 /// denoising loss per pixel and adds β·log ω_j to the self-attention logits of key token j;
-/// every U steps α_k ← clip(α_k·exp(η(e_k/ē − 1))) from the landmark errors e_k, so landmarks
+/// every U steps α_k ← clip(α_k·exp(η·clip(e_k/ē − 1, −1, 1))) from the landmark errors e_k, so landmarks
 /// the model gets wrong gain weight. The weights after every update are kept for the plot.
 public final class LandmarkReweighting {
     public let configuration: DRAConfiguration
@@ -121,8 +125,40 @@ public final class LandmarkReweighting {
         guard mean > 0 else { return }
         let c = configuration
         weights = zip(weights, e).map { a, ek in
-            min(c.maximumWeight, max(c.minimumWeight, a * Foundation.exp(c.rate * (ek / mean - 1))))
+            min(c.maximumWeight, max(c.minimumWeight, a * Foundation.exp(c.rate * min(1, max(-1, ek / mean - 1)))))
         }
         history.append(weights)
+    }
+}
+
+/// The landmark detections DRA's landmark loss compares (DESIGN.md §5.3): the 68-point predictor
+/// run in the box of the avatar's mesh landmarks L_t (``BoxMapping/fitted``), on the target frame
+/// (once per frame, kept) and on a prediction of it — one detector and one box for both, so a
+/// model that reproduces the frame has zero loss.
+final class LandmarkProbe {
+    let predictor: ShapePredictor
+    let boxLandmarks: [[SIMD2<Float>]?]
+    let frames: [Image]
+    private var targets: [Int: [SIMD2<Float>]] = [:]
+
+    init(predictor: ShapePredictor, boxLandmarks: [[SIMD2<Float>]?], frames: [Image]) {
+        self.predictor = predictor; self.boxLandmarks = boxLandmarks; self.frames = frames
+    }
+
+    /// The detection box of frame t (nil without mesh landmarks).
+    func box(frame t: Int) -> FaceBox? {
+        guard t < boxLandmarks.count, let l = boxLandmarks[t] else { return nil }
+        return BoxMapping.fitted.dlibBox(fromLandmarks: l.map { SIMD2<Double>(Double($0.x), Double($0.y)) })
+    }
+
+    /// The landmarks detected on target frame t (nil without a box or a full detection).
+    func targetLandmarks(frame t: Int) -> [SIMD2<Float>]? {
+        if let cached = targets[t] { return cached }
+        guard let box = box(frame: t) else { return nil }
+        let found = predictor.landmarksFloat(in: frames[t], box: box)
+        guard found.count == 68 else { return nil }
+        let l = found.map { SIMD2<Float>(Float($0.x), Float($0.y)) }
+        targets[t] = l
+        return l
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FYM
 import Foundation
 import HeadAvatar
+import Imaging
 import Methods
 import PortraitData
 
@@ -20,8 +21,8 @@ struct FYMCommand: ParsableCommand {
         @Option(help: "Avatar training profile.") var avatarProfile: AvatarProfile = .quick
         @Option(name: .customLong("set"), help: "An FYM setting as key=value (repeatable), e.g. --set diffusion_steps=800.") var settings: [String] = []
         @Option(help: "Frames used from frame 0 (default all).") var frames: Int?
-        @Option(help: "Frames generated for the comparison.") var sampled = 8
-        @Option(help: "Seed.") var seed: UInt64 = 0
+        @Option(help: "Frames generated for the comparison, evenly spaced (default: every frame).") var sampled: Int?
+        @Option(help: "Seed of the source stage (the setting source_seed, unless --set gives it).") var seed: UInt64 = 0
         @Option(help: "Folder for the trained source stage (default: a folder in the system's temporary directory).") var work: String?
         @Flag(help: "Print only the JSON figures.") var json = false
 
@@ -32,6 +33,7 @@ struct FYMCommand: ParsableCommand {
                 guard parts.count == 2 else { throw ValidationError("--set expects key=value, got '\(item)'") }
                 dict[parts[0]] = parts[1]
             }
+            if dict["source_seed"] == nil { dict["source_seed"] = "\(seed)" }
             let method = FYMMethod(settings: try FYMSettings(parsing: dict))
             let address = try ClipAddress(parsing: clip)
             let (loaded, dir) = try options.root.loadClip(address)
@@ -42,16 +44,37 @@ struct FYMCommand: ParsableCommand {
             guard count >= 2 else { throw ValidationError("--frames must be ≥ 2") }
             let folder = work.map { URL(fileURLWithPath: $0) }
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("fym-bench-fym-source")
+            // Synthetic clips: also against the exact frames, masks, visibility and landmarks.
+            var groundTruth: FYMMethod.GroundTruth? = nil
+            let gt = dir.appendingPathComponent("ground_truth")
+            if FileManager.default.fileExists(atPath: gt.appendingPathComponent("visibility").path) {
+                let size = method.options.size, w = loaded.metadata.width
+                let filter: ResizeFilter = size < w ? .area : .bilinear
+                var visibility: [[Bool]] = []
+                for t in 0..<count {
+                    let v = try Image.readPNG(ClipStore.framePath(gt, "visibility", t, "png")).converted(toChannels: 1)
+                    visibility.append(v.resized(width: size, height: size, filter: filter).pixels.map { $0 >= 0.5 })
+                }
+                let scale = Double(size) / Double(w)
+                groundTruth = FYMMethod.GroundTruth(
+                    frames: loaded.frames.prefix(count).map { $0.converted(toChannels: 3).resized(width: size, height: size, filter: filter).clamped() },
+                    masks: loaded.masks.prefix(count).map { $0.converted(toChannels: 1).resized(width: size, height: size, filter: filter).clamped() },
+                    visibility: visibility,
+                    landmarks: loaded.landmarks.prefix(count).map { l in
+                        l.map { $0.map { SIMD2<Float>(Float(($0.x + 0.5) * scale - 0.5), Float(($0.y + 0.5) * scale - 0.5)) } }
+                    })
+            }
             let d = try method.diagnoseSource(avatar: AvatarReference(directory: run.directory, key: run.report.key), frameCount: count,
-                                              seed: seed, directory: folder, sampledFrames: sampled)
-            let out: [String: Any] = [
-                "clip": clip, "frames": count, "size": d.size, "settings": method.settings, "sampled_frames": d.frames,
+                                              seed: method.options.sourceSeed, directory: folder, sampledFrames: sampled, groundTruth: groundTruth)
+            var out: [String: Any] = [
+                "clip": clip, "frames": count, "size": d.size, "settings": method.settings, "sampled_frames": d.frames.count,
                 "source_stage_seconds": d.sourceStageSeconds, "seconds_per_generated_frame": d.secondsPerGeneratedFrame,
-                "generated_psnr": d.generatedPSNR, "warp_psnr": d.warpPSNR, "generated_psnr_head": d.generatedPSNRHead,
-                "warp_psnr_head": d.warpPSNRHead, "dra_updates": d.draUpdates,
-                "initial_eps_mse": d.initialLoss.map { $0 as Any } ?? NSNull(), "final_eps_mse": d.finalLoss.map { $0 as Any } ?? NSNull(),
+                "dra_updates": d.draUpdates,
+                "initial_loss": d.initialLoss.map { $0 as Any } ?? NSNull(), "final_loss": d.finalLoss.map { $0 as Any } ?? NSNull(),
                 "dra_weight_range": [d.draWeights.min() ?? 0, d.draWeights.max() ?? 0], "work": folder.path,
             ]
+            out.merge(d.source.dictionary(), uniquingKeysWith: { a, _ in a })
+            if let g = d.groundTruth { out.merge(g.dictionary(suffix: "_gt"), uniquingKeysWith: { a, _ in a }) }
             try printJSON(out)
         }
     }

@@ -17,7 +17,7 @@ struct Figures {
         return nil
     }
 
-    func make(rows: [ResultRow], perFrame: [PerFrameRow], methods: [String], metrics: [String]) throws {
+    func make(rows: [ResultRow], perFrame: [PerFrameRow], methods: [String], metrics: [String], reports: URL? = nil) throws {
         let data = directory.appendingPathComponent("data")
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
         var scripts: [(String, String)] = []
@@ -96,6 +96,7 @@ struct Figures {
                      '' using 2:3:1 with labels offset 1,1 left
                 """))
         }
+        scripts += try draWeightScripts(reports: reports, data: data)
         guard !scripts.isEmpty else { return }
         guard let gnuplot = Self.gnuplotPath() else {
             throw ReportError.gnuplot(reason: "gnuplot is not installed")
@@ -126,6 +127,56 @@ struct Figures {
                 throw ReportError.gnuplot(reason: "\(name).gp: " + String(decoding: message, as: UTF8.self).prefix(400))
             }
         }
+    }
+
+    /// The part of an FYM source report (`reports/<method>/<clip>/fym-source.json`) the DRA
+    /// figure reads: the settings and the landmark weights after every update.
+    struct DRAReport: Decodable {
+        var settings: [String: String]
+        var draHistory: [[Float]]
+    }
+
+    /// The 68-point layout's landmark groups, as the DRA figure averages them.
+    static let landmarkGroups: [(String, Range<Int>)] = [("jaw", 0..<17), ("brows", 17..<27), ("nose", 27..<36), ("eyes", 36..<48), ("mouth", 48..<68)]
+
+    /// `dra_weights_<clip>`: mean DRA weight α per landmark group over the updates of every FYM
+    /// source stage with `dra: dynamic` in the run (`__<method>` is appended for a clip's second
+    /// and later such methods).
+    func draWeightScripts(reports: URL?, data: URL) throws -> [(String, String)] {
+        guard let reports else { return [] }
+        let fm = FileManager.default
+        var out: [(String, String)] = []
+        var named = Set<String>()
+        for method in ((try? fm.contentsOfDirectory(atPath: reports.path)) ?? []).sorted() {
+            let methodDir = reports.appendingPathComponent(method)
+            for clip in ((try? fm.contentsOfDirectory(atPath: methodDir.path)) ?? []).sorted() {
+                let url = methodDir.appendingPathComponent(clip).appendingPathComponent("fym-source.json")
+                guard let bytes = try? Data(contentsOf: url), let report = try? JSONDecoder().decode(DRAReport.self, from: bytes),
+                      report.settings["dra"] == "dynamic", report.draHistory.count > 1, report.draHistory.allSatisfy({ $0.count == 68 }) else { continue }
+                var name = "dra_weights_\(clip)"
+                if !named.insert(name).inserted { name += "__\(method)" }
+                var text = "# update " + Self.landmarkGroups.map(\.0).joined(separator: " ") + "\n"
+                for (i, weights) in report.draHistory.enumerated() {
+                    text += "\(i) " + Self.landmarkGroups.map { _, r in
+                        String(format: "%.6g", Double(r.map { weights[$0] }.reduce(0, +)) / Double(r.count))
+                    }.joined(separator: " ") + "\n"
+                }
+                try Data(text.utf8).write(to: data.appendingPathComponent("\(name).dat"))
+                let plots = Self.landmarkGroups.enumerated().map { i, g in
+                    "'data/\(name).dat' using 1:\(i + 2) with linespoints pt 7 ps 0.5 title '\(g.0)'"
+                }.joined(separator: ", \\\n     ")
+                out.append((name, """
+                    set title 'DRA landmark weights, \(Self.gnuplotEscape(clip)) (\(Self.gnuplotEscape(method)); mean α per group)'
+                    set xlabel 'update'
+                    set ylabel 'α'
+                    set logscale y
+                    set key outside right
+                    set grid
+                    plot \(plots)
+                    """))
+            }
+        }
+        return out
     }
 
     func unit(_ metric: String) -> String {

@@ -28,8 +28,39 @@ public struct OutputWriter {
         }).joined(separator: "\n") + "\n"
         try Data(failures.utf8).write(to: directory.appendingPathComponent("failures.csv"), options: .atomic)
         try ArtifactCache.writeJSON(FullInfo.make(config: config, summary: summary), to: directory.appendingPathComponent("full_info.json"))
+        if let cache { try writeReports(summary: summary, cache: cache) }
         try ReportGenerator(directory: directory).generate()
         if let cache { try writeStrips(summary: summary, cache: cache) }
+    }
+
+    /// Copies the reports methods attached to their cells into `reports/<method>/<clip>/<name>`
+    /// (a per-clip report, such as FYM's source reconstruction, is the same for every edit of the
+    /// clip and is written once; a report that differs between edits goes to
+    /// `reports/<method>/<clip>/<edit>/<name>`). The folder is rebuilt from the run.
+    func writeReports(summary: RunSummary, cache: ArtifactCache) throws {
+        let fm = FileManager.default
+        let root = directory.appendingPathComponent("reports")
+        try? fm.removeItem(at: root)
+        var written: [String: Data] = [:]
+        func safe(_ s: String) -> String { s.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? String($0) : "-" }.joined() }
+        for cell in summary.cells.sorted(by: { $0.index < $1.index }) {
+            guard let key = cell.outputKey else { continue }
+            let folder = cache.directory("method", key).appendingPathComponent(Runner.reportsFolder)
+            guard let names = try? fm.contentsOfDirectory(atPath: folder.path) else { continue }
+            for name in names.sorted() where !name.hasPrefix(".") {
+                let data = try Data(contentsOf: folder.appendingPathComponent(name))
+                let clipFolder = root.appendingPathComponent(safe(cell.method)).appendingPathComponent(safe(cell.clip))
+                let shared = clipFolder.appendingPathComponent(name).path
+                var target = clipFolder.appendingPathComponent(name)
+                if let previous = written[shared] {
+                    if previous == data { continue }
+                    target = clipFolder.appendingPathComponent(safe(cell.edit)).appendingPathComponent(name)
+                }
+                try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try data.write(to: target, options: .atomic)
+                if written[shared] == nil { written[shared] = data }
+            }
+        }
     }
 
     /// One strip per clip × edit: methods as rows, six evenly spaced frames as columns.
@@ -158,7 +189,8 @@ public struct ReportGenerator {
             try Data(latex(summary, methods: methods, metrics: metrics, caption: caption, info: info).utf8)
                 .write(to: tables.appendingPathComponent("\(base).tex"), options: .atomic)
         }
-        try Figures(directory: figures).make(rows: rows, perFrame: perFrame, methods: methods, metrics: metrics)
+        try Figures(directory: figures).make(rows: rows, perFrame: perFrame, methods: methods, metrics: metrics,
+                                             reports: directory.appendingPathComponent("reports"))
     }
 
     func ordered(_ values: [String]) -> [String] {

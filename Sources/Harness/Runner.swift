@@ -382,10 +382,12 @@ public final class Runner: @unchecked Sendable {
             if !cached {
                 let work = cache.root.appendingPathComponent("work").appendingPathComponent(key)
                 try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+                let recorder = MethodRecorder()
                 let output = try method.run(MethodInput(source: source.frames, landmarks: source.landmarks, masks: source.masks,
                                                         clip: source.metadata, edit: edit.result, seed: seed, workDirectory: work,
                                                         avatar: method.needsAvatar ? source.avatar : nil,
-                                                        sharedDirectory: cache.root.appendingPathComponent("work/shared").appendingPathComponent(method.id)))
+                                                        sharedDirectory: cache.root.appendingPathComponent("work/shared").appendingPathComponent(method.id),
+                                                        recorder: recorder))
                 guard output.count == source.frames.count else {
                     throw MethodError.wrongOutput(method: spec.label, reason: "\(output.count) frames for a \(source.frames.count)-frame clip")
                 }
@@ -395,11 +397,29 @@ public final class Runner: @unchecked Sendable {
                 for (i, f) in output.enumerated() where !f.pixels.allSatisfy(\.isFinite) {
                     throw MethodError.wrongOutput(method: spec.label, reason: "frame \(i) holds NaN or infinite values")
                 }
-                try cache.store("method", key) { tmp in try ArtifactCache.writeFrames(output.map { $0.converted(toChannels: 3) }, to: tmp) }
+                // The method's own stages join the run's timings; its reports are kept with the frames.
+                lock.withLock {
+                    for (stage, seconds) in recorder.stageSeconds {
+                        stageSeconds["method:\(spec.label)/\(stage)", default: 0] += seconds
+                        stageComputed["method:\(spec.label)/\(stage)", default: 0] += 1
+                    }
+                }
+                let reports = recorder.attachedReports
+                try cache.store("method", key) { tmp in
+                    try ArtifactCache.writeFrames(output.map { $0.converted(toChannels: 3) }, to: tmp)
+                    if !reports.isEmpty {
+                        let folder = tmp.appendingPathComponent(Runner.reportsFolder)
+                        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                        for (name, data) in reports { try data.write(to: folder.appendingPathComponent(name)) }
+                    }
+                }
             }
             return (key, try ArtifactCache.readFrames(from: cache.directory("method", key)))
         }
     }
+
+    /// Folder of a method cell's cache entry that holds the reports the method attached.
+    static let reportsFolder = "reports"
 
     /// The landmark detector for the LMD metrics, loaded once (nil with the reason when the model is missing).
     lazy var landmarker: (FaceLandmarker?, String?, String) = {

@@ -25,9 +25,12 @@ public struct MethodInput: Sendable {
     /// results that depend on the clip but not on the edit (FYM's source-trained model); key the
     /// files by their inputs and write them atomically. Nil outside the harness.
     public var sharedDirectory: URL?
+    /// Where the method records the time of its own stages and its reports (nil: not recorded).
+    public var recorder: MethodRecorder?
 
     public init(source: [Image], landmarks: [[SIMD2<Double>]?], masks: [Image], clip: ClipMetadata, edit: EditResult,
-                seed: UInt64, workDirectory: URL, avatar: AvatarReference? = nil, sharedDirectory: URL? = nil) {
+                seed: UInt64, workDirectory: URL, avatar: AvatarReference? = nil, sharedDirectory: URL? = nil,
+                recorder: MethodRecorder? = nil) {
         self.source = source
         self.landmarks = landmarks
         self.masks = masks
@@ -37,7 +40,35 @@ public struct MethodInput: Sendable {
         self.workDirectory = workDirectory
         self.avatar = avatar
         self.sharedDirectory = sharedDirectory
+        self.recorder = recorder
     }
+}
+
+/// What a method reports about one run besides its frames: the seconds spent in its own stages
+/// (e.g. FYM's "source" and "edit"; the harness adds them to the run's stage timings as
+/// `method:<label>/<stage>`) and named JSON reports (kept with the cell's output and copied to
+/// the experiment's `reports/`). Safe to use from several threads.
+public final class MethodRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stages: [String: Double] = [:]
+    private var reports: [String: Data] = [:]
+
+    public init() {}
+
+    /// Adds `seconds` to the stage's time.
+    public func record(stage: String, seconds: Double) {
+        lock.withLock { stages[stage, default: 0] += seconds }
+    }
+
+    /// Keeps a report (JSON bytes) under a name made of letters, digits, '-', '_' and '.'.
+    public func attach(report name: String, json: Data) {
+        precondition(!name.isEmpty && name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) && !name.hasPrefix("."),
+                     "report names are plain file names")
+        lock.withLock { reports[name] = json }
+    }
+
+    public var stageSeconds: [String: Double] { lock.withLock { stages } }
+    public var attachedReports: [String: Data] { lock.withLock { reports } }
 }
 
 /// Where the avatar stage (DESIGN.md §4) left the clip's trained head avatar: a folder with

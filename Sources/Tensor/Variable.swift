@@ -23,7 +23,7 @@ public final class Variable {
     /// Accumulated gradient of a leaf after ``backward(_:retainGraph:)`` (nil before).
     public var grad: Tensor?
     /// True for parameters and for results that depend on one.
-    public let requiresGrad: Bool
+    public private(set) var requiresGrad: Bool
     /// Optional name, used in error messages and checkpoints.
     public var name: String?
 
@@ -45,6 +45,14 @@ public final class Variable {
         self.requiresGrad = true
         self.parents = parents
         self.backwardRule = rule
+    }
+
+    /// Freezes (false) or unfreezes (true) a parameter: graphs recorded while it is frozen
+    /// compute no gradient for it — nor for anything that depends only on frozen leaves and
+    /// constants (fine-tuning a branch of a frozen network skips the frozen weights' gradients).
+    public func setRequiresGrad(_ flag: Bool) {
+        precondition(isLeaf, "only a leaf's requiresGrad can change")
+        requiresGrad = flag
     }
 
     public var shape: [Int] { value.shape }

@@ -23,6 +23,39 @@ final class DiffusionScheduleTests: XCTestCase {
         XCTAssertEqual(schedule.samplingTimesteps(1), [0])
     }
 
+    /// SDEdit spacing: S steps evenly below the start, each once, never more steps than levels.
+    func testSDEditTimestepsStartAtTheGivenLevel() {
+        XCTAssertEqual(schedule.samplingTimesteps(4, start: 600), [600, 450, 300, 150])
+        XCTAssertEqual(schedule.samplingTimesteps(3, start: 500), [500, 333, 166])
+        XCTAssertEqual(schedule.samplingTimesteps(1, start: 999), [999])
+        XCTAssertEqual(schedule.samplingTimesteps(5, start: 2), [2, 1, 0])
+    }
+
+    /// The training target of each parameterisation, turned back into ε̂ by the sampler's
+    /// conversion at the same x_τ, gives the true ε: ε, x₀ and v (v = √ᾱ·ε − √(1 − ᾱ)·x₀,
+    /// computed here from its definition) are three views of one prediction.
+    func testPredictionTargetsConvertBackToTheNoise() {
+        var g = SeededGenerator(seed: 11)
+        let x0 = Tensor.uniform([2, 3, 4, 4], low: -1, high: 1, generator: &g)
+        let eps = Tensor.normal([2, 3, 4, 4], generator: &g)
+        for tau in [0, 10, 400, 999] {
+            let taus = [tau, tau]
+            let x = schedule.noised(x0, noise: eps, timesteps: taus)
+            let ab = schedule.alphasCumprod[tau]
+            let v = schedule.target(.velocity, clean: x0, noise: eps, timesteps: taus).scalars
+            for i in 0..<v.count {
+                XCTAssertEqual(Double(v[i]), ab.squareRoot() * Double(eps.scalars[i]) - (1 - ab).squareRoot() * Double(x0.scalars[i]), accuracy: 1e-5)
+            }
+            for kind in DiffusionPrediction.allCases {
+                let target = schedule.target(kind, clean: x0, noise: eps, timesteps: taus)
+                let back = schedule.noise(from: target, kind: kind, sample: x, timestep: tau).scalars
+                // x₀ → ε divides by √(1 − ᾱ) (0.01 at τ = 0): float error grows by as much.
+                let tolerance: Float = kind == .sample ? 2e-5 / Float((1 - ab).squareRoot()) : 1e-4
+                for i in 0..<back.count { XCTAssertEqual(back[i], eps.scalars[i], accuracy: tolerance, "\(kind) τ=\(tau)") }
+            }
+        }
+    }
+
     /// Noising mixes x₀ and ε by √ᾱ and √(1 − ᾱ) per sample; with the true ε, deterministic DDIM
     /// inverts it exactly from any start and with any number of steps.
     func testNoisingAndDDIMWithAnOracleRecoverTheData() {

@@ -1,6 +1,7 @@
 import AvatarTestSupport
 import Editing
 import FYM
+import Flow
 import Foundation
 import Head
 import HeadAvatar
@@ -19,7 +20,7 @@ final class FYMMethodTests: XCTestCase {
     }
 
     static func tiny(_ overrides: [String: String] = [:]) throws -> FYMMethod {
-        var s = ["size": "32", "field_steps": "100", "diffusion_steps": "50", "adaptation_steps": "10", "sampling_steps": "4",
+        var s = ["size": "32", "field_steps": "100", "diffusion_steps": "50", "memory_steps": "40", "adaptation_steps": "10", "sampling_steps": "4",
                  "keyframe_interval": "4"]
         for (k, v) in overrides { s[k] = v }
         return try FYMMethod(settings: FYMSettings(parsing: s))
@@ -78,12 +79,81 @@ final class FYMMethodTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: shared.path).filter { $0.hasPrefix("source-") }.count, 1)
     }
 
+    /// `generator: none` is E_0 warped along the field and composited over E_t with the avatar's
+    /// opacity, nothing else: with `mhe: none` the field is the avatar's trajectories (zero where
+    /// not visible in frame 0) and at the clip's own size no resampling happens, so the output
+    /// must equal α·clamp(warp(E_0, D_t)) + (1 − α)·E_t computed here directly.
+    func testWarpOnlyIsADirectWarpOfTheFirstEdit() throws {
+        let (root, clip, reference) = try Self.clipWithAvatar()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let edits = SyntheticAvatarFixture.redEditWithFlicker(clip)
+        let output = try Self.tiny(["generator": "none", "mhe": "none", "size": "64"])
+            .run(input(clip, edits: edits, avatar: reference, shared: root.appendingPathComponent("w")))
+        let avatar = try AvatarFrameOutputs.read(from: reference.directory, frameCount: clip.frameCount)
+        let np = 64 * 64
+        var moved = 0
+        for t in 0..<clip.frameCount {
+            var d = avatar.trajectories[t]
+            for i in 0..<np where !avatar.visibility[t][i] { d.u[i] = 0; d.v[i] = 0 }
+            let warped = Warping.backwardWarp(edits[0], by: d)
+            let a = avatar.alpha[t].pixels
+            for c in 0..<3 {
+                for i in 0..<np {
+                    let expected = a[i] * min(1, max(0, warped.pixels[c * np + i])) + (1 - a[i]) * edits[t].pixels[c * np + i]
+                    XCTAssertEqual(output[t].pixels[c * np + i], expected, accuracy: 1e-6, "frame \(t) channel \(c) pixel \(i)")
+                    if abs(output[t].pixels[c * np + i] - edits[t].pixels[c * np + i]) > 0.05 { moved += 1 }
+                }
+            }
+        }
+        XCTAssertGreaterThan(moved, 1000, "the warp-only output differs from the per-frame edits on the head")
+    }
+
+    /// With the disocclusion mask the generated frames equal the warp-only frames wherever the
+    /// mask is zero (visible head and background), and differ somewhere inside it.
+    func testTheResidualActsOnlyWhereTheMaskAllows() throws {
+        let (root, clip, reference) = try Self.clipWithAvatar()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let edits = SyntheticAvatarFixture.redEditWithFlicker(clip)
+        let shared = root.appendingPathComponent("m")
+        let common = ["mhe": "none", "size": "64", "adaptation": "none", "dra": "off"]
+        let generated = try Self.tiny(common).run(input(clip, edits: edits, avatar: reference, shared: shared))
+        let warpOnly = try Self.tiny(common.merging(["generator": "none"]) { $1 }).run(input(clip, edits: edits, avatar: reference, shared: shared))
+        let avatar = try AvatarFrameOutputs.read(from: reference.directory, frameCount: clip.frameCount)
+        let np = 64 * 64
+        var inside = 0, changedInside = 0
+        for t in 0..<clip.frameCount {
+            // The mask: hidden-in-frame-0 head pixels (mhe none: the avatar's visibility), dilated by one pixel.
+            var hidden = [Bool](repeating: false, count: np)
+            for i in 0..<np where !avatar.visibility[t][i] && avatar.alpha[t].pixels[i] > 0 { hidden[i] = true }
+            for y in 0..<64 {
+                for x in 0..<64 {
+                    var near = false
+                    for yy in max(0, y - 1)...min(63, y + 1) { for xx in max(0, x - 1)...min(63, x + 1) where hidden[yy * 64 + xx] { near = true } }
+                    let i = y * 64 + x
+                    for c in 0..<3 {
+                        if near {
+                            inside += 1
+                            if abs(generated[t].pixels[c * np + i] - warpOnly[t].pixels[c * np + i]) > 1e-4 { changedInside += 1 }
+                        } else {
+                            XCTAssertEqual(generated[t].pixels[c * np + i], warpOnly[t].pixels[c * np + i], accuracy: 1e-6, "frame \(t) pixel \(i)")
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(inside, 0, "the clip has disoccluded head pixels")
+        XCTAssertGreaterThan(changedInside, 0, "the model changes the warp inside the mask")
+    }
+
     func testEverySwitchValueRuns() throws {
         let (root, clip, reference) = try Self.clipWithAvatar()
         defer { try? FileManager.default.removeItem(at: root) }
         let edits = clip.frames.map { $0.map { min(1, $0 * 1.1) } }
         for overrides in [["mhe": "fourier", "scales": "single", "dra": "static", "adaptation": "finetune-all", "shared_noise": "false"],
-                          ["mhe": "none", "dra": "off", "adaptation": "none"]] {
+                          ["mhe": "none", "dra": "off", "adaptation": "none"],
+                          ["prediction": "epsilon", "start_timestep": "999", "residual_mask": "none"],
+                          ["prediction": "velocity", "generator": "none"],
+                          ["appearance_memory": "false", "mask_avatar_visibility": "false", "mask_dilation": "0", "ema": "0"]] {
             let out = try Self.tiny(overrides).run(input(clip, edits: edits, avatar: reference, shared: root.appendingPathComponent("s")))
             XCTAssertEqual(out.count, clip.frameCount, "\(overrides)")
             XCTAssertTrue(out.allSatisfy { $0.pixels.allSatisfy(\.isFinite) }, "\(overrides)")
@@ -91,7 +161,9 @@ final class FYMMethodTests: XCTestCase {
     }
 
     func testSettingsAndMissingAvatarAreTypedErrors() throws {
-        for (key, value) in [("mhe", "grid"), ("dra", "sometimes"), ("size", "30"), ("shared_noise", "yes"), ("sampling_steps", "0")] {
+        for (key, value) in [("mhe", "grid"), ("dra", "sometimes"), ("size", "30"), ("shared_noise", "yes"), ("sampling_steps", "0"),
+                             ("generator", "gan"), ("prediction", "x0"), ("start_timestep", "1000"), ("residual_mask", "head"),
+                             ("memory_steps", "-1"), ("mask_dilation", "5"), ("appearance_memory", "yes"), ("ema", "1"), ("source_seed", "-3")] {
             XCTAssertThrowsError(try FYMSettings(parsing: [key: value]), key) { error in
                 guard case MethodError.invalidSetting(method: "fym", key: key, _) = error else { return XCTFail("\(error)") }
             }

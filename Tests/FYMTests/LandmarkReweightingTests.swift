@@ -40,10 +40,15 @@ final class LandmarkReweightingTests: XCTestCase {
         errors[5] = 3; errors[6] = 0
         dra.update(errors: errors)
         let mean: Float = (66 + 3) / 68
-        XCTAssertEqual(dra.weights[5], exp(0.5 * (3 / mean - 1)), accuracy: 1e-5)
-        XCTAssertEqual(dra.weights[6], exp(0.5 * (0 - 1)), accuracy: 1e-5)
-        XCTAssertEqual(dra.weights[0], exp(0.5 * (1 / mean - 1)), accuracy: 1e-5)
+        // η = 0.2, the relative error limited to [−1, 1]: 3/ē − 1 ≈ 1.96 counts as 1.
+        XCTAssertEqual(dra.weights[5], exp(0.2 * 1), accuracy: 1e-5)
+        XCTAssertEqual(dra.weights[6], exp(0.2 * (0 - 1)), accuracy: 1e-5)
+        XCTAssertEqual(dra.weights[0], exp(0.2 * (1 / mean - 1)), accuracy: 1e-5)
         XCTAssertEqual(dra.history.count, 2)
+        // One update moves a weight by at most e^±0.2: ten updates cannot reach the bounds.
+        let ten = LandmarkReweighting(configuration: DRAConfiguration(), width: 64, height: 64, landmarks: landmarks)
+        for _ in 0..<10 { ten.update(errors: errors) }
+        XCTAssertTrue(ten.weights.allSatisfy { $0 > 0.1 && $0 < 10 }, "\(ten.weights.min()!)…\(ten.weights.max()!)")
         // Clipped to [0.1, 10].
         for _ in 0..<40 { dra.update(errors: errors) }
         XCTAssertEqual(dra.weights[5], 10)

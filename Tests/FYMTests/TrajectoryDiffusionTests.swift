@@ -65,6 +65,36 @@ final class TrajectoryDiffusionTests: XCTestCase {
         XCTAssertNotEqual(other.initialNoise(frame: 1, seed: 9).scalars, other.initialNoise(frame: 4, seed: 9).scalars)
     }
 
+    /// The appearance memory: its fit alone lowers the read-out loss of the residual; the
+    /// denoiser's training moves its tables (the gradient reaches them through UNet level 0);
+    /// a frozen memory (adaptation of other parameters) keeps its tables exactly.
+    func testAppearanceMemoryLearnsTheResidualAndTrainsWithTheDenoiser() throws {
+        let field = try Self.field()
+        let channels = field.featureChannels(unetLevels: 2, scales: .multi)
+        let conditioning = TrajectoryConditioning(appearance: Self.clip.frames[0], field: field, unetLevels: 2, scales: .multi)
+        let grid = HashGridConfiguration(levels: 4, featuresPerLevel: 2, log2TableSize: 10, spatialBaseResolution: 2, spatialMaxResolution: 16,
+                                         temporalBaseResolution: 2, temporalMaxResolution: 5)
+        func model() -> TrajectoryDiffusion {
+            var c = Self.tinyModel
+            c.prediction = .sample
+            return TrajectoryDiffusion(configuration: c, width: 16, height: 16, featureChannels: channels,
+                                       memory: HashGridEncoding(grid, seed: 2), frameCount: Self.clip.frames.count)
+        }
+        let short = try model().fitMemory(frames: Self.clip.frames, conditioning: conditioning, steps: 3, framesPerStep: 6)
+        let long = try model().fitMemory(frames: Self.clip.frames, conditioning: conditioning, steps: 300, framesPerStep: 6)
+        print("appearance memory: read-out loss \(short) after 3 steps, \(long) after 300")
+        XCTAssertLessThan(long, 0.3 * short)
+        let m = model()
+        XCTAssertEqual(m.parameters.count, m.unet.parameters.count + 1, "the UNet's parameters and the memory's table")
+        let before = m.memory!.table.value.scalars
+        _ = try m.train(frames: Self.clip.frames, conditioning: conditioning, steps: 3)
+        XCTAssertNotEqual(m.memory!.table.value.scalars, before)
+        let trained = m.memory!.table.value.scalars
+        _ = try m.train(frames: Self.clip.frames, conditioning: conditioning, parameters: Array(m.unet.parameters.prefix(4)), steps: 2)
+        XCTAssertEqual(m.memory!.table.value.scalars, trained)
+        XCTAssertTrue(m.memory!.table.requiresGrad, "unfrozen after training")
+    }
+
     /// Every switch combination of the encoding and scales builds a model that runs a step.
     func testEveryEncodingAndScaleCombinationRuns() throws {
         for kind in MotionEncodingKind.allCases {

@@ -1,5 +1,6 @@
 import Baselines
 import Editing
+import FYM
 import Foundation
 import Harness
 import Imaging
@@ -386,5 +387,66 @@ final class HarnessAvatarMethodTests: XCTestCase {
         let again = try Runner(config: config, options: options).run()
         XCTAssertNil(again.stageComputed["avatar"])
         XCTAssertEqual(again.stageCached["avatar"], 1)
+    }
+}
+
+/// FYM through the harness at tiny sizes: every value of every DESIGN.md §5.5 switch and the
+/// warp-only control run as rows of one experiment; the run's timings hold FYM's own source and
+/// edit stages; every source stage's reconstruction report is kept under `reports/`; and the
+/// DRA weight history of `dra: dynamic` becomes `figures/dra_weights_<clip>.png`.
+final class HarnessFYMTests: XCTestCase {
+    func testEverySwitchValueRunsInAnExperimentWithItsReports() throws {
+        let t = try TinyExperiment()
+        _ = try t.syntheticClip()
+        let tiny = "size: 16, channels: \"8,16\", field_steps: 20, diffusion_steps: 52, memory_steps: 5, adaptation_steps: 2, sampling_steps: 2, keyframe_interval: 3"
+        let variants: [(String, String)] = [
+            ("fym", ""), ("fym warp-only", "generator: none"),
+            ("mhe fourier", "mhe: fourier"), ("mhe none", "mhe: none"), ("scales single", "scales: single"),
+            ("dra static", "dra: static"), ("dra off", "dra: off"),
+            ("adaptation finetune-all", "adaptation: finetune-all"), ("adaptation none", "adaptation: none"),
+            ("keyframes 2", "keyframe_interval: 2"), ("per-frame noise", "shared_noise: false"),
+        ]
+        let methods = variants.map { label, extra in
+            "  - {method: fym, label: \(label), settings: {\(tiny)\(extra.isEmpty ? "" : ", " + extra)}}"
+        }.joined(separator: "\n")
+        let yaml = """
+        name: fym-switches
+        source_frames: ground-truth
+        avatar_iterations: 20
+        metrics: [warp_error, psnr]
+        flow: dis-fast
+        edits:
+          - {tool: relight, prompt: warm light from the left, seed: 4}
+        methods:
+        \(methods)
+        profiles:
+          quick: {datasets: [syn/s0], resolution: 48}
+        """
+        let config = try Experiment.load(try t.writeExperiment(yaml, name: "fym-switches.yaml")).resolve(profile: "quick")
+        var options = t.options(results: "R", cache: "C", jobs: 2)
+        options.catalog = MethodCatalog.reference.adding(FYMMethods.catalog)
+        let summary = try Runner(config: config, options: options).run()
+        XCTAssertEqual(summary.cells.count, variants.count)
+        XCTAssertTrue(summary.cells.allSatisfy { $0.error == nil }, "\(summary.cells.compactMap(\.error))")
+        let rows = try ResultTables.readRows(t.root.appendingPathComponent("R/rows.csv"))
+        XCTAssertEqual(Set(rows.map(\.method)), Set(variants.map(\.0)))
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: t.root.appendingPathComponent("R/full_info.json"))) as! [String: Any]
+        let stages = info["stageSeconds"] as! [String: Double]
+        for (label, _) in variants {
+            XCTAssertNotNil(stages["method:\(label)/edit"], label)
+            XCTAssertNotNil(stages["method:\(label)/source"] ?? stages["method:\(label)/source (read)"], label)
+            let report = t.root.appendingPathComponent("R/reports/\(label.replacingOccurrences(of: " ", with: "-"))/syn-s0/fym-source.json")
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as! [String: Any]
+            let source = json["source"] as! [String: Any]
+            for key in ["headGenerated", "headWarp", "disoccludedFraction"] { XCTAssertNotNil(source[key], "\(label) \(key)") }
+        }
+        // The warp-only control's "generated" frames are the warp.
+        let warpOnly = try JSONSerialization.jsonObject(with: Data(contentsOf: t.root.appendingPathComponent("R/reports/fym-warp-only/syn-s0/fym-source.json"))) as! [String: Any]
+        let scores = warpOnly["source"] as! [String: Any]
+        XCTAssertEqual(scores["headGenerated"] as? Double, scores["headWarp"] as? Double)
+        // Dynamic DRA (the default) updated its weights: one figure for the clip.
+        let dra = try JSONSerialization.jsonObject(with: Data(contentsOf: t.root.appendingPathComponent("R/reports/fym/syn-s0/fym-source.json"))) as! [String: Any]
+        XCTAssertEqual((dra["draHistory"] as! [[Double]]).count, 2, "52 steps: the initial weights and one update (every 50)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: t.root.appendingPathComponent("R/figures/dra_weights_syn-s0.png").path))
     }
 }
