@@ -97,6 +97,21 @@ public struct FYMSettings: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// The sizes of a named profile: `quick` (the defaults) or `full` — the model at 128² (the
+    /// clips' own resolution at the quick experiments), twice the field steps, twice the memory
+    /// fit and denoiser steps, twice the adaptation and DDIM steps.
+    public static func preset(_ name: String) -> FYMSettings? {
+        var s = FYMSettings()
+        switch name {
+        case "quick": return s
+        case "full":
+            s.size = 128; s.fieldSteps = 1600; s.memorySteps = 800; s.diffusionSteps = 300
+            s.adaptationSteps = 200; s.samplingSteps = 8
+            return s
+        default: return nil
+        }
+    }
+
     /// The settings as the strings the harness keys and reports.
     public var dictionary: [String: String] {
         ["mhe": mhe.rawValue, "scales": scales.rawValue, "dra": dra.rawValue, "adaptation": adaptation.rawValue,
@@ -112,11 +127,18 @@ public struct FYMSettings: Codable, Sendable, Equatable {
 
     public static let keys = ["mhe", "scales", "dra", "adaptation", "keyframe_interval", "shared_noise", "size", "field_steps",
                               "diffusion_steps", "adaptation_steps", "sampling_steps", "augmentation", "learning_rate", "channels",
-                              "generator", "prediction", "start_timestep", "residual_mask", "ema", "source_seed", "appearance_memory", "memory_learning_rate", "memory_steps", "mask_dilation", "mask_avatar_visibility"]
+                              "preset", "generator", "prediction", "start_timestep", "residual_mask", "ema", "source_seed", "appearance_memory", "memory_learning_rate", "memory_steps", "mask_dilation", "mask_avatar_visibility"]
 
     /// Parses settings given as strings; an unknown value is a typed error naming the key.
+    /// `preset` (quick or full) chooses the starting values; every other key overrides one.
     public init(parsing s: [String: String]) throws {
         self.init()
+        if let name = s["preset"] {
+            guard let p = FYMSettings.preset(name) else {
+                throw MethodError.invalidSetting(method: "fym", key: "preset", reason: "'\(name)' must be quick or full")
+            }
+            self = p
+        }
         func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ current: T) throws -> T where T.RawValue == String {
             guard let text = s[key] else { return current }
             guard let v = T(rawValue: text) else {

@@ -169,7 +169,16 @@ final class FYMMethodTests: XCTestCase {
             }
         }
         XCTAssertEqual(try FYMSettings(parsing: [:]), FYMSettings())
-        XCTAssertEqual(Set(FYMSettings().dictionary.keys), Set(FYMSettings.keys))
+        // Every key but the preset (which only chooses the starting values) is reported.
+        XCTAssertEqual(Set(FYMSettings().dictionary.keys), Set(FYMSettings.keys).subtracting(["preset"]))
+        let full = try FYMSettings(parsing: ["preset": "full", "diffusion_steps": "10"])
+        XCTAssertEqual(full.size, 128)
+        XCTAssertEqual(full.fieldSteps, 1600)
+        XCTAssertEqual(full.diffusionSteps, 10, "an explicit key overrides the preset")
+        XCTAssertEqual(try FYMSettings(parsing: ["preset": "quick"]), FYMSettings())
+        XCTAssertThrowsError(try FYMSettings(parsing: ["preset": "huge"])) { error in
+            guard case MethodError.invalidSetting(method: "fym", key: "preset", _) = error else { return XCTFail("\(error)") }
+        }
         let image = Image(width: 8, height: 8, channels: 3)
         let noAvatar = MethodInput(source: [image, image], landmarks: [nil, nil], masks: [image, image],
                                    clip: ClipMetadata(dataset: "t", clip: "c", kind: .user, frameCount: 2, width: 8, height: 8, fps: 25, source: "test", licence: "test", landmarkSource: "", maskSource: ""),
