@@ -31,17 +31,22 @@ public struct DiffusionSchedule: Sendable, Equatable, Codable {
 
     /// x_τ for a batch [N, …] with one timestep per sample.
     public func noised(_ x0: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor {
-        precondition(x0.shape == noise.shape && x0.rank >= 1 && timesteps.count == x0.shape[0],
-                     "noised needs x0 and noise of one shape [N, …] and N timesteps, got \(x0.shape), \(noise.shape), \(timesteps.count)")
-        let n = x0.shape[0], per = x0.count / max(n, 1)
-        let a = x0.scalars, e = noise.scalars
-        var out = [Float](repeating: 0, count: x0.count)
+        mix(x0, noise, sign: 1, timesteps: timesteps)
+    }
+
+    /// √ᾱ_τ·a + sign·√(1 − ᾱ_τ)·b per sample of a batch [N, …] (x_τ with sign 1, v with a = ε, b = x₀, sign −1).
+    func mix(_ a: Tensor, _ b: Tensor, sign: Float, timesteps: [Int]) -> Tensor {
+        precondition(a.shape == b.shape && a.rank >= 1 && timesteps.count == a.shape[0],
+                     "noising needs x0 and noise of one shape [N, …] and N timesteps, got \(a.shape), \(b.shape), \(timesteps.count)")
+        let n = a.shape[0], per = a.count / max(n, 1)
+        let av = a.scalars, bv = b.scalars
+        var out = [Float](repeating: 0, count: a.count)
         for s in 0..<n {
             let ab = alphasCumprod[timesteps[s]]
-            let ca = Float(ab.squareRoot()), cn = Float((1 - ab).squareRoot())
-            for i in (s * per)..<((s + 1) * per) { out[i] = ca * a[i] + cn * e[i] }
+            let ca = Float(ab.squareRoot()), cn = sign * Float((1 - ab).squareRoot())
+            for i in (s * per)..<((s + 1) * per) { out[i] = ca * av[i] + cn * bv[i] }
         }
-        return Tensor(shape: x0.shape, scalars: out)
+        return Tensor(shape: a.shape, scalars: out)
     }
 
     /// The S timesteps DDIM visits, largest first. From pure noise (`start` nil): "leading"
@@ -64,16 +69,7 @@ public struct DiffusionSchedule: Sendable, Equatable, Codable {
         switch kind {
         case .epsilon: return noise
         case .sample: return x0
-        case .velocity:
-            let n = x0.shape[0], per = x0.count / max(n, 1)
-            let a = x0.scalars, e = noise.scalars
-            var out = [Float](repeating: 0, count: x0.count)
-            for s in 0..<n {
-                let ab = alphasCumprod[timesteps[s]]
-                let ca = Float(ab.squareRoot()), cn = Float((1 - ab).squareRoot())
-                for i in (s * per)..<((s + 1) * per) { out[i] = ca * e[i] - cn * a[i] }
-            }
-            return Tensor(shape: x0.shape, scalars: out)
+        case .velocity: return mix(noise, x0, sign: -1, timesteps: timesteps)
         }
     }
 

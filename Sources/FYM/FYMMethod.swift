@@ -146,6 +146,13 @@ public struct FYMSettings: Codable, Sendable, Equatable {
             }
             return v
         }
+        func flag(_ key: String, _ current: Bool) throws -> Bool {
+            guard let text = s[key] else { return current }
+            guard text == "true" || text == "false" else {
+                throw MethodError.invalidSetting(method: "fym", key: key, reason: "'\(text)' must be true or false")
+            }
+            return text == "true"
+        }
         func whole(_ key: String, _ current: Int, _ range: ClosedRange<Int>) throws -> Int {
             guard let text = s[key] else { return current }
             guard let v = Int(text), range.contains(v) else {
@@ -162,12 +169,7 @@ public struct FYMSettings: Codable, Sendable, Equatable {
         residualMask = try choice("residual_mask", residualMask)
         startTimestep = try whole("start_timestep", startTimestep, 1...999)
         keyframeInterval = try whole("keyframe_interval", keyframeInterval, 1...10_000)
-        if let text = s["shared_noise"] {
-            guard text == "true" || text == "false" else {
-                throw MethodError.invalidSetting(method: "fym", key: "shared_noise", reason: "'\(text)' must be true or false")
-            }
-            sharedNoise = text == "true"
-        }
+        sharedNoise = try flag("shared_noise", sharedNoise)
         size = try whole("size", size, 16...512)
         fieldSteps = try whole("field_steps", fieldSteps, 0...1_000_000)
         diffusionSteps = try whole("diffusion_steps", diffusionSteps, 1...1_000_000)
@@ -179,12 +181,7 @@ public struct FYMSettings: Codable, Sendable, Equatable {
             }
             augmentation = v
         }
-        if let text = s["appearance_memory"] {
-            guard text == "true" || text == "false" else {
-                throw MethodError.invalidSetting(method: "fym", key: "appearance_memory", reason: "'\(text)' must be true or false")
-            }
-            appearanceMemory = text == "true"
-        }
+        appearanceMemory = try flag("appearance_memory", appearanceMemory)
         if let text = s["source_seed"] {
             guard let v = UInt64(text) else {
                 throw MethodError.invalidSetting(method: "fym", key: "source_seed", reason: "'\(text)' must be a whole number ≥ 0")
@@ -199,12 +196,7 @@ public struct FYMSettings: Codable, Sendable, Equatable {
         }
         memorySteps = try whole("memory_steps", memorySteps, 0...1_000_000)
         maskDilation = try whole("mask_dilation", maskDilation, 0...4)
-        if let text = s["mask_avatar_visibility"] {
-            guard text == "true" || text == "false" else {
-                throw MethodError.invalidSetting(method: "fym", key: "mask_avatar_visibility", reason: "'\(text)' must be true or false")
-            }
-            maskUsesAvatarVisibility = text == "true"
-        }
+        maskUsesAvatarVisibility = try flag("mask_avatar_visibility", maskUsesAvatarVisibility)
         if let text = s["memory_learning_rate"] {
             guard let v = Float(text), v > 0, v < 1 else {
                 throw MethodError.invalidSetting(method: "fym", key: "memory_learning_rate", reason: "'\(text)' must be a number in (0, 1)")
