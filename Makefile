@@ -4,7 +4,7 @@ SWIFT    ?= swift
 PACKAGES := libopenblas-dev libpng-dev pkg-config gnuplot-nox ffmpeg libdlib-data opencv-data python3-pip
 BIN      := .build/release/fym-bench
 
-.PHONY: demo test deps build bench clean
+.PHONY: demo test test-fast deps build bench clean
 
 # The main job: prepare the embedded datasets, run every experiment's quick profile into Results/.
 demo: build
@@ -12,12 +12,25 @@ demo: build
 	$(BIN) datasets prepare carphone
 	$(BIN) reproduce --profile quick --jobs 2
 
-test: deps
-	$(SWIFT) build -c release --build-tests
-	@# The test run uses the OpenBLAS kernels fym-bench itself uses (see BLAS.preferredCoreType).
+# Test classes that train avatars or diffusion models (about 6 of the 8 minutes of `make test`);
+# `make test-fast` leaves them out. A test class that takes more than ~5 s joins this list.
+SLOW_TESTS := FYMMethodTests|AvatarRefitTests|AvatarPipelineTests|HarnessFYMTests|TrackerTests|HarnessAvatarMethodTests|HarnessAvatarSourceTests|SyntheticDataTests|AvatarStorageTests|MotionFieldTests
+
+# The test run uses the OpenBLAS kernels fym-bench itself uses (see BLAS.preferredCoreType).
+define run_tests
 	@core="$${OPENBLAS_CORETYPE:-$$($(BIN) version --blas-core 2>/dev/null)}"; \
 	if [ -n "$$core" ]; then echo "OpenBLAS kernels: $$core"; export OPENBLAS_CORETYPE="$$core"; fi; \
-	$(SWIFT) test -c release --skip-build
+	$(SWIFT) test -c release --skip-build $(1)
+endef
+
+test: deps
+	$(SWIFT) build -c release --build-tests
+	$(call run_tests,)
+
+# Every test but $(SLOW_TESTS): under two minutes after a build.
+test-fast: deps
+	$(SWIFT) build -c release --build-tests
+	$(call run_tests,--skip '$(SLOW_TESTS)')
 
 build: deps
 	$(SWIFT) build -c release --product fym-bench

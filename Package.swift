@@ -1,9 +1,21 @@
 // swift-tools-version:6.0
 // FYM-Bench: a reproducible CPU benchmark suite for temporally consistent portrait video editing.
-// Module graph (imports point one way): fym-bench → EngineBenchmark → NN → Tensor → COpenBLAS;
-// fym-bench → {Harness, FYM → NN, Baselines} → {Methods → Editing → PortraitData → {Head, Face, Flow, Hashing}, HeadAvatar → {Splatting, Head}},
-// Metrics → {Face, Flow}}
-// → Imaging → CPNG; the numeric modules → Parallelism. See README.md and ../shared/DESIGN.md §2.
+// Module graph, direct dependencies of each target below (imports point one way: command →
+// harness → methods → engine/kernels; regenerate with `swift package dump-package`):
+//   FYMBenchCLI (fym-bench) → Harness, FYM, Baselines, EngineBenchmark and the modules below
+//   Harness      → Methods, Metrics, CLIP, HeadAvatar, Editing, PortraitData, Face, Flow, Imaging, Hashing, Parallelism
+//   FYM          → Methods, TypedSettings, HeadAvatar, Editing, PortraitData, NN, Tensor, Face, Flow, Imaging, Hashing, Parallelism
+//   Baselines    → Methods, TypedSettings, HeadAvatar, Flow, Imaging, Parallelism
+//   Methods      → Editing, PortraitData, TypedSettings, Imaging
+//   Metrics      → CLIP, Face, Flow, Imaging, Parallelism
+//   HeadAvatar   → Splatting, Head, PortraitData, Flow, Imaging, Hashing, Tensor, Parallelism
+//   Editing      → PortraitData, Face, Imaging, Parallelism
+//   PortraitData → Head, Face, Flow, Imaging, Hashing, Parallelism, Yams, ZIPFoundation
+//   Head         → Flow, Imaging, Parallelism
+//   CLIP → Tensor, Imaging, Parallelism;  EngineBenchmark → NN, Tensor;  NN → Tensor, Parallelism
+//   Face, Flow, Splatting → Imaging, Parallelism;  Imaging → CPNG, Parallelism;  Tensor → COpenBLAS, CMalloc, Parallelism
+//   Hashing, TypedSettings, Parallelism → nothing
+// docs/ARCHITECTURE.md §2 explains the layers.
 import PackageDescription
 
 /// Release builds drop exclusivity checks in the numeric modules (hot loops run over unsafe
@@ -45,12 +57,13 @@ let package = Package(
         .target(name: "Parallelism", swiftSettings: numericSettings),
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CMalloc", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "NN", dependencies: ["Tensor", "Parallelism"], swiftSettings: numericSettings),
-        .target(name: "FYM", dependencies: ["NN", "Tensor", "Imaging", "Flow", "Face", "Methods", "Metrics", "Editing", "PortraitData", "HeadAvatar", "Hashing", "Parallelism"], swiftSettings: numericSettings),
+        .target(name: "FYM", dependencies: ["NN", "Tensor", "Imaging", "Flow", "Face", "Methods", "TypedSettings", "Editing", "PortraitData", "HeadAvatar", "Hashing", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Imaging", dependencies: ["CPNG", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Face", dependencies: ["Imaging", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Flow", dependencies: ["Imaging", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Metrics", dependencies: ["Imaging", "Face", "Flow", "CLIP", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Hashing"),
+        .target(name: "TypedSettings"),
         .target(name: "Head", dependencies: ["Imaging", "Flow", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Splatting", dependencies: ["Imaging", "Parallelism"], swiftSettings: numericSettings),
         .target(
@@ -63,11 +76,11 @@ let package = Package(
             swiftSettings: numericSettings),
         .target(
             name: "HeadAvatar",
-            dependencies: ["Splatting", "Head", "PortraitData", "Metrics", "Flow", "Imaging", "Hashing", "Tensor", "Parallelism"],
+            dependencies: ["Splatting", "Head", "PortraitData", "Flow", "Imaging", "Hashing", "Tensor", "Parallelism"],
             swiftSettings: numericSettings),
         .target(name: "Editing", dependencies: ["Imaging", "Face", "PortraitData", "Parallelism"], swiftSettings: numericSettings),
-        .target(name: "Methods", dependencies: ["Imaging", "PortraitData", "Editing"], swiftSettings: numericSettings),
-        .target(name: "Baselines", dependencies: ["Imaging", "Flow", "Methods", "HeadAvatar", "Parallelism"], path: "Baselines", exclude: ["README.md"],
+        .target(name: "Methods", dependencies: ["Imaging", "PortraitData", "Editing", "TypedSettings"], swiftSettings: numericSettings),
+        .target(name: "Baselines", dependencies: ["Imaging", "Flow", "Methods", "TypedSettings", "HeadAvatar", "Parallelism"], path: "Baselines", exclude: ["README.md"],
                 swiftSettings: numericSettings),
         .target(
             name: "Harness",
@@ -84,24 +97,26 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
+        .target(name: "TestFixtures", path: "Tests/TestFixtures"),
         .target(name: "AvatarTestSupport", dependencies: ["HeadAvatar", "Methods", "PortraitData", "Imaging"], path: "Tests/AvatarTestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "TestSupport"]),
         .testTarget(name: "FYMTests", dependencies: ["AvatarTestSupport", "FYM", "NN", "Tensor", "Imaging", "Flow", "Methods", "Editing", "PortraitData", "HeadAvatar", "Head"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
-        .testTarget(name: "FaceTests", dependencies: ["Face", "Imaging"]),
-        .testTarget(name: "FlowTests", dependencies: ["Flow", "Imaging"]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Flow", "Imaging", "Face", "CLIP"]),
+        .testTarget(name: "ImagingTests", dependencies: ["TestFixtures", "Imaging"]),
+        .testTarget(name: "FaceTests", dependencies: ["TestFixtures", "Face", "Imaging"]),
+        .testTarget(name: "FlowTests", dependencies: ["TestFixtures", "Flow", "Imaging"]),
+        .testTarget(name: "MetricsTests", dependencies: ["TestFixtures", "Metrics", "Flow", "Imaging", "Face", "CLIP"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "HeadTests", dependencies: ["Head", "Imaging", "Face", "Flow"]),
         .testTarget(name: "SplattingTests", dependencies: ["Splatting", "Imaging"]),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensor", "Imaging"]),
+        .testTarget(name: "CLIPTests", dependencies: ["TestFixtures", "CLIP", "Tensor", "Imaging"]),
         .testTarget(name: "HeadAvatarTests", dependencies: ["AvatarTestSupport", "HeadAvatar", "Splatting", "Head", "PortraitData", "Imaging", "Flow"]),
-        .testTarget(name: "PortraitDataTests", dependencies: ["PortraitData", "Imaging", "Face", "Hashing", "Head", "Flow"]),
-        .testTarget(name: "EditingTests", dependencies: ["Editing", "Imaging", "Face", "PortraitData", "Metrics", "Flow"]),
+        .testTarget(name: "PortraitDataTests", dependencies: ["TestFixtures", "PortraitData", "Imaging", "Face", "Hashing", "Head", "Flow"]),
+        .testTarget(name: "EditingTests", dependencies: ["TestFixtures", "Editing", "Imaging", "Face", "PortraitData", "Metrics", "Flow"]),
+        .testTarget(name: "TypedSettingsTests", dependencies: ["TypedSettings"]),
         .testTarget(name: "BaselinesTests", dependencies: ["AvatarTestSupport", "Baselines", "Methods", "Editing", "PortraitData", "Imaging", "HeadAvatar", "Head"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness", "HeadAvatar", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines", "FYM"]),
+        .testTarget(name: "HarnessTests", dependencies: ["TestFixtures", "Harness", "TypedSettings", "HeadAvatar", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines", "FYM"]),
         // Runs the built `fym-bench` executable (built by `swift build --build-tests`).
-        .testTarget(name: "CLITests", dependencies: ["FYMBenchCLI"]),
+        .testTarget(name: "CLITests", dependencies: ["TestFixtures", "FYMBenchCLI"]),
     ]
 )

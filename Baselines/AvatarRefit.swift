@@ -2,8 +2,9 @@ import Foundation
 import HeadAvatar
 import Imaging
 import Methods
+import TypedSettings
 
-/// `avatar-refit` (DESIGN.md §6): 3-D lifting of the per-frame edits, in the manner of
+/// `avatar-refit` (ARCHITECTURE.md §6): 3-D lifting of the per-frame edits, in the manner of
 /// Instruct-NeRF2NeRF (Haque et al., ICCV 2023) and PortraitGen (Gao et al., SIGGRAPH Asia 2024,
 /// "Portrait Video Editing Empowered by Multimodal Generative Priors"): the clip's trained head
 /// avatar is fine-tuned on the edited frames E_t and rendered. Because every frame is rendered
@@ -29,21 +30,26 @@ import Methods
 /// - The avatar is the one the harness trained on the source clip (``MethodInput/avatar``, the
 ///   experiment's `avatar_profile`); it runs at the clip's resolution, and edits, masks and
 ///   outputs are resampled when the evaluation resolution differs.
-public struct AvatarRefitMethod: VideoEditingMethod {
-    /// Fine-tuning steps (one frame each). Default 200: on Carphone (60 frames, two instruct
-    /// edits, quick profile) 600 steps changed the warp error by < 1 % and the edit PSNR by
-    /// 0.13 dB (23.16 → 23.29) at three times the cost (19 → 51 s a cell).
-    public var iterations: Int
-    /// The parameters that move (see the type's notes).
-    public var trainable: AvatarTrainer.TrainableParameters
+public struct AvatarRefitMethod: CatalogMethod {
+    public static let methodID = "avatar-refit"
+    public static let summary = "3-D lifting (Instruct-NeRF2NeRF / PortraitGen-style): the clip's head avatar fine-tuned on the per-frame edits and rendered, composited over the edit outside the head"
 
-    public init(iterations: Int = 200, trainable: AvatarTrainer.TrainableParameters = .appearance) {
-        self.iterations = iterations
-        self.trainable = trainable
+    public struct Options: SettingsType {
+        /// Fine-tuning steps, one frame each (why 200: docs/notes/2026-12-02-doc-comment-measurements.md).
+        public var iterations = 200
+        /// The parameters that move (see the type's notes).
+        public var trainable: AvatarTrainer.TrainableParameters = .appearance
+        public init() {}
+        public static let schema = SettingsSchema<Options>([
+            .whole("iterations", \.iterations, in: 1...1_000_000, "fine-tuning steps, one frame each"),
+            .choice("parameters", \.trainable, "what moves: appearance (SH colours) or all Gaussian parameters"),
+        ])
     }
 
-    public var id: String { "avatar-refit" }
-    public var settings: [String: String] { ["iterations": "\(iterations)", "parameters": trainable.rawValue] }
+    public let options: Options
+    public init(options: Options) { self.options = options }
+    var iterations: Int { options.iterations }
+    var trainable: AvatarTrainer.TrainableParameters { options.trainable }
     public var needsAvatar: Bool { true }
 
     public func run(_ input: MethodInput) throws -> [Image] {

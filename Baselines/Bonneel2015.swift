@@ -2,10 +2,11 @@ import Flow
 import Foundation
 import Imaging
 import Methods
+import TypedSettings
 import Parallelism
 
 /// Blind video temporal consistency (Bonneel, Tompkin, Sunkavalli, Sun, Paris & Pfister,
-/// "Blind Video Temporal Consistency", SIGGRAPH Asia 2015), DESIGN.md §6 `bonneel2015`.
+/// "Blind Video Temporal Consistency", SIGGRAPH Asia 2015), ARCHITECTURE.md §6 `bonneel2015`.
 ///
 /// Each output frame is the solution of a screened Poisson problem, solved frame after frame:
 ///
@@ -29,31 +30,42 @@ import Parallelism
 /// scale-invariant in 2-D), each level starts from the coarser solution upsampled (bilinear).
 /// Image borders are Neumann (no edge leaves the image).
 ///
-/// Settings (DESIGN.md §6): `lambda` (default 0.1 per pixel — relative to the unit weight of
-/// each gradient edge; the screened Poisson equation then takes frequencies below about
-/// √λ/(2π) cycles per pixel, i.e. structures larger than ~20 px, from the warped previous
-/// output and finer ones from the edit; the paper tunes λ per effect and exposes it, as here),
-/// `s` (0.05, in [0, 1] colour units), `levels` (6), `iterations` (50), `flow` (`dis-medium`, the
-/// metrics' default).
-public struct BlindTemporalConsistencyMethod: VideoEditingMethod {
-    public var lambda: Float
-    public var sigma: Float
-    public var levels: Int
-    public var iterations: Int
-    public var flowMethod: String
+/// λ is per pixel, relative to the unit weight of each gradient edge: the screened Poisson
+/// equation takes frequencies below about √λ/(2π) cycles per pixel (structures larger than
+/// ~20 px at the default 0.1) from the warped previous output and finer ones from the edit; the
+/// paper tunes λ per effect and exposes it, as here.
+public struct BlindTemporalConsistencyMethod: CatalogMethod {
+    public static let methodID = "bonneel2015"
+    public static let summary = "Bonneel et al. 2015 blind temporal consistency: screened Poisson on the edit's gradients and the previous output warped by the source's flow"
 
-    public init(lambda: Float = 0.1, sigma: Float = 0.05, levels: Int = 6, iterations: Int = 50, flowMethod: String = "dis-medium") {
-        self.lambda = lambda
-        self.sigma = sigma
-        self.levels = levels
-        self.iterations = iterations
-        self.flowMethod = flowMethod
+    public struct Options: SettingsType {
+        /// Data weight λ of the warped previous output, per pixel, ≥ 0.
+        public var lambda: Float = 0.1
+        /// Source-difference scale s of the data weight, in [0, 1] colour units, > 0.
+        public var sigma: Float = 0.05
+        /// Levels of the coarse-to-fine solver.
+        public var levels = 6
+        /// Jacobi sweeps per level.
+        public var iterations = 50
+        /// Optical flow method on the source frames (`FlowMethods`).
+        public var flowMethod = "dis-medium"
+        public init() {}
+        public static let schema = SettingsSchema<Options>([
+            .number("lambda", \.lambda, in: .atLeast(0), "data weight λ of the warped previous output, per pixel"),
+            .number("s", \.sigma, in: .above(0), "source-difference scale of the data weight (colour units)"),
+            .whole("levels", \.levels, in: 1...16, "levels of the coarse-to-fine Jacobi solver"),
+            .whole("iterations", \.iterations, in: 1...10000, "Jacobi sweeps per level"),
+            .name("flow", \.flowMethod, among: FlowMethods.names, "optical flow on the source frames"),
+        ])
     }
 
-    public var id: String { "bonneel2015" }
-    public var settings: [String: String] {
-        ["lambda": String(lambda), "s": String(sigma), "levels": String(levels), "iterations": String(iterations), "flow": flowMethod]
-    }
+    public let options: Options
+    public init(options: Options) { self.options = options }
+    var lambda: Float { options.lambda }
+    var sigma: Float { options.sigma }
+    var levels: Int { options.levels }
+    var iterations: Int { options.iterations }
+    var flowMethod: String { options.flowMethod }
 
     public func run(_ input: MethodInput) throws -> [Image] {
         let edits = input.edit.frames, source = input.source

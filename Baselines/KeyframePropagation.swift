@@ -2,10 +2,11 @@ import Flow
 import Foundation
 import Imaging
 import Methods
+import TypedSettings
 import Parallelism
 
 /// Keyframe propagation in the style of EbSynth (Jamriška et al., "Stylizing Video by Example",
-/// SIGGRAPH 2019) and Rerender-A-Video (Yang et al., SIGGRAPH Asia 2023), DESIGN.md §6
+/// SIGGRAPH 2019) and Rerender-A-Video (Yang et al., SIGGRAPH Asia 2023), ARCHITECTURE.md §6
 /// `keyframe-propagation`: only key frames keep their per-frame edit; every other frame takes
 /// its colours from the two key frames around it, carried along the motion of the source.
 ///
@@ -26,27 +27,34 @@ import Parallelism
 ///   blends its two syntheses), so seams between regions from different key frames — whose
 ///   edits can differ in colour — do not show as steps.
 ///
-/// Settings: `interval` (10), `flow` (`dis-medium`), `patch` (5: the patch side for guide
-/// errors and losses; 1 compares single pixels), `blend` (`poisson` or `none`).
-public struct KeyframePropagationMethod: VideoEditingMethod {
-    public var interval: Int
-    public var flowMethod: String
-    /// Side of the square patch over which guide errors and losses are pooled (odd).
-    public var patch: Int
-    /// Gradient-domain blending of the per-pixel choices (``GradientDomainComposite``).
-    public var blend: Bool
+public struct KeyframePropagationMethod: CatalogMethod {
+    public static let methodID = "keyframe-propagation"
+    public static let summary = "EbSynth/Rerender-style: key-frame edits every `interval` frames carried both ways along the source's flow, per-pixel choice by guide error, the frame's own edit where both are occluded"
 
-    public init(interval: Int = 10, flowMethod: String = "dis-medium", patch: Int = 5, blend: Bool = true) {
-        self.interval = interval
-        self.flowMethod = flowMethod
-        self.patch = patch
-        self.blend = blend
+    public struct Options: SettingsType {
+        /// Frames between key frames.
+        public var interval = 10
+        /// Optical flow method on the source frames (`FlowMethods`).
+        public var flowMethod = "dis-medium"
+        /// Side of the square patch over which guide errors and losses are pooled (odd; 1: single pixels).
+        public var patch = 5
+        /// Gradient-domain blending of the per-pixel choices (``GradientDomainComposite``).
+        public var blend = true
+        public init() {}
+        public static let schema = SettingsSchema<Options>([
+            .whole("interval", \.interval, in: 1...10_000, "frames between key frames (the last frame is always one)"),
+            .name("flow", \.flowMethod, among: FlowMethods.names, "optical flow on the source frames"),
+            .whole("patch", \.patch, in: 1...15, odd: true, "side of the patch pooling guide errors, pixels"),
+            .choice("blend", \.blend, true: "poisson", false: "none", "gradient-domain blending of the per-pixel choices"),
+        ])
     }
 
-    public var id: String { "keyframe-propagation" }
-    public var settings: [String: String] {
-        ["interval": String(interval), "flow": flowMethod, "patch": String(patch), "blend": blend ? "poisson" : "none"]
-    }
+    public let options: Options
+    public init(options: Options) { self.options = options }
+    var interval: Int { options.interval }
+    var flowMethod: String { options.flowMethod }
+    var patch: Int { options.patch }
+    var blend: Bool { options.blend }
 
     /// The key frames of a clip of `count` frames.
     public func keyframes(count: Int) -> [Int] {

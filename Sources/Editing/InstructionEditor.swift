@@ -51,9 +51,8 @@ enum Recipe: Sendable, Equatable {
 /// seed. Textures live in face-anchored coordinates on the head (a similarity to the clip's mean
 /// landmark shape), so at c = 1 they move with the face; the stroke textures of the whole-image
 /// stylisations take their per-clip part from the frame's own detail (Stylisations.swift), which
-/// moves with the scene. c = 0 flickers like an independent diffusion editor (warping error several
-/// times the source's), c = 1 is nearly consistent (within about 1.5× of the source's for the
-/// region edits, the relighting and the pencil sketch; up to about 2× for the posterising styles).
+/// moves with the scene. c = 0 flickers like an independent diffusion editor, c = 1 is nearly
+/// consistent (the warping errors are in docs/notes/2026-12-02-doc-comment-measurements.md).
 public struct InstructionEditor: EditingTool {
     /// Bumped whenever a recipe changes its output (part of the cache key).
     public static let catalogueVersion = "1"

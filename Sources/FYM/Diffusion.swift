@@ -1,7 +1,7 @@
 import Foundation
 import Tensor
 
-/// The DDPM forward process and the DDIM sampler used by FYM's diffusion model (DESIGN.md §5.2):
+/// The DDPM forward process and the DDIM sampler used by FYM's diffusion model (ARCHITECTURE.md §5.2):
 /// a linear β schedule from 1e-4 to 0.02 over T = 1000 steps (Ho, Jain & Abbeel 2020, §4),
 /// x_τ = √ᾱ_τ·x₀ + √(1 − ᾱ_τ)·ε with ε-prediction, and deterministic DDIM (Song, Meng & Ermon
 /// 2021, eq. 12 with η = 0) over evenly spaced timesteps.

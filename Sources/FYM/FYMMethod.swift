@@ -6,13 +6,13 @@ import Hashing
 import HeadAvatar
 import Imaging
 import Methods
-import Metrics
 import NN
 import Parallelism
 import PortraitData
 import Tensor
+import TypedSettings
 
-/// The `adaptation` switch of DESIGN.md §5.5.
+/// The `adaptation` switch of ARCHITECTURE.md §5.5.
 public enum AdaptationMode: String, Codable, Sendable, CaseIterable {
     /// A ControlNet branch trained on the edited key frames, the source model frozen (the paper).
     case controlnet
@@ -23,7 +23,7 @@ public enum AdaptationMode: String, Codable, Sendable, CaseIterable {
 }
 
 /// What produces FYM's frames: the trajectory-conditioned diffusion model (the method), or
-/// nothing but the warp of E_0 along the field (the warp-only control of DESIGN.md §5.4b).
+/// nothing but the warp of E_0 along the field (the warp-only control of ARCHITECTURE.md §5.4b).
 public enum GeneratorMode: String, Codable, Sendable, CaseIterable {
     case diffusion
     case none
@@ -31,17 +31,17 @@ public enum GeneratorMode: String, Codable, Sendable, CaseIterable {
 
 /// Where the generated residual may change the warp.
 public enum ResidualMaskMode: String, Codable, Sendable, CaseIterable {
-    /// Head pixels the field says were hidden in frame 0, dilated by one pixel (DESIGN.md §5.4b):
+    /// Head pixels the field says were hidden in frame 0, dilated by one pixel (ARCHITECTURE.md §5.4b):
     /// elsewhere the output is the warp exactly.
     case disocclusion
     /// Everywhere.
     case none
 }
 
-/// Every setting of an FYM run (the method's `settings`, DESIGN.md §5.5), with the quick
-/// profile's values as defaults. The measurements behind the defaults are in
+/// Every setting of an FYM run (the method's `settings`, ARCHITECTURE.md §5.5), with the quick
+/// profile's values as defaults. Why the defaults are what they are is measured in
 /// `docs/notes/2026-12-01-fym-diffusion.md`.
-public struct FYMSettings: Codable, Sendable, Equatable {
+public struct FYMSettings: SettingsType, Codable, Equatable {
     /// Trajectory encoding of the motion field: multi-resolution hash (MHE), Fourier, or none (raw avatar trajectories).
     public var mhe: MotionEncodingKind = .hash
     /// Motion features: grouped by scale per UNet level (`multi`) or all levels at every UNet level (`single`).
@@ -97,132 +97,53 @@ public struct FYMSettings: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// The sizes of a named profile: `quick` (the defaults) or `full` — the model at 128² (the
-    /// clips' own resolution at the quick experiments), twice the field steps, twice the memory
-    /// fit and denoiser steps, twice the adaptation and DDIM steps.
-    public static func preset(_ name: String) -> FYMSettings? {
+    /// The `full` profile: the model at 128² (the clips' own resolution at the quick
+    /// experiments), twice the field steps, memory fit and denoiser steps, twice the adaptation
+    /// and DDIM steps.
+    public static var full: FYMSettings {
         var s = FYMSettings()
-        switch name {
-        case "quick": return s
-        case "full":
-            s.size = 128; s.fieldSteps = 1600; s.memorySteps = 800; s.diffusionSteps = 300
-            s.adaptationSteps = 200; s.samplingSteps = 8
-            return s
-        default: return nil
-        }
+        s.size = 128; s.fieldSteps = 1600; s.memorySteps = 800; s.diffusionSteps = 300
+        s.adaptationSteps = 200; s.samplingSteps = 8
+        return s
     }
 
-    /// The settings as the strings the harness keys and reports.
-    public var dictionary: [String: String] {
-        ["mhe": mhe.rawValue, "scales": scales.rawValue, "dra": dra.rawValue, "adaptation": adaptation.rawValue,
-         "keyframe_interval": "\(keyframeInterval)", "shared_noise": sharedNoise ? "true" : "false", "size": "\(size)",
-         "field_steps": "\(fieldSteps)", "diffusion_steps": "\(diffusionSteps)", "adaptation_steps": "\(adaptationSteps)",
-         "sampling_steps": "\(samplingSteps)", "augmentation": "\(augmentation)", "learning_rate": "\(learningRate)",
-         "channels": channels.map(String.init).joined(separator: ","), "generator": generator.rawValue,
-         "prediction": prediction.rawValue, "start_timestep": "\(startTimestep)", "residual_mask": residualMask.rawValue, "ema": "\(ema)",
-         "source_seed": "\(sourceSeed)", "appearance_memory": appearanceMemory ? "true" : "false",
-         "memory_learning_rate": "\(memoryLearningRate)", "memory_steps": "\(memorySteps)",
-         "mask_dilation": "\(maskDilation)", "mask_avatar_visibility": maskUsesAvatarVisibility ? "true" : "false"]
-    }
-
-    public static let keys = ["mhe", "scales", "dra", "adaptation", "keyframe_interval", "shared_noise", "size", "field_steps",
-                              "diffusion_steps", "adaptation_steps", "sampling_steps", "augmentation", "learning_rate", "channels",
-                              "preset", "generator", "prediction", "start_timestep", "residual_mask", "ema", "source_seed", "appearance_memory", "memory_learning_rate", "memory_steps", "mask_dilation", "mask_avatar_visibility"]
-
-    /// Parses settings given as strings; an unknown value is a typed error naming the key.
-    /// `preset` (quick or full) chooses the starting values; every other key overrides one.
-    public init(parsing s: [String: String]) throws {
-        self.init()
-        if let name = s["preset"] {
-            guard let p = FYMSettings.preset(name) else {
-                throw MethodError.invalidSetting(method: "fym", key: "preset", reason: "'\(name)' must be quick or full")
-            }
-            self = p
-        }
-        func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ current: T) throws -> T where T.RawValue == String {
-            guard let text = s[key] else { return current }
-            guard let v = T(rawValue: text) else {
-                throw MethodError.invalidSetting(method: "fym", key: key, reason: "'\(text)' must be one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return v
-        }
-        func flag(_ key: String, _ current: Bool) throws -> Bool {
-            guard let text = s[key] else { return current }
-            guard text == "true" || text == "false" else {
-                throw MethodError.invalidSetting(method: "fym", key: key, reason: "'\(text)' must be true or false")
-            }
-            return text == "true"
-        }
-        func whole(_ key: String, _ current: Int, _ range: ClosedRange<Int>) throws -> Int {
-            guard let text = s[key] else { return current }
-            guard let v = Int(text), range.contains(v) else {
-                throw MethodError.invalidSetting(method: "fym", key: key, reason: "'\(text)' must be a whole number in \(range.lowerBound)…\(range.upperBound)")
-            }
-            return v
-        }
-        mhe = try choice("mhe", mhe)
-        scales = try choice("scales", scales)
-        dra = try choice("dra", dra)
-        adaptation = try choice("adaptation", adaptation)
-        generator = try choice("generator", generator)
-        prediction = try choice("prediction", prediction)
-        residualMask = try choice("residual_mask", residualMask)
-        startTimestep = try whole("start_timestep", startTimestep, 1...999)
-        keyframeInterval = try whole("keyframe_interval", keyframeInterval, 1...10_000)
-        sharedNoise = try flag("shared_noise", sharedNoise)
-        size = try whole("size", size, 16...512)
-        fieldSteps = try whole("field_steps", fieldSteps, 0...1_000_000)
-        diffusionSteps = try whole("diffusion_steps", diffusionSteps, 1...1_000_000)
-        adaptationSteps = try whole("adaptation_steps", adaptationSteps, 0...1_000_000)
-        samplingSteps = try whole("sampling_steps", samplingSteps, 1...1000)
-        if let text = s["augmentation"] {
-            guard let v = Float(text), v >= 0, v <= 1 else {
-                throw MethodError.invalidSetting(method: "fym", key: "augmentation", reason: "'\(text)' must be a number in 0…1")
-            }
-            augmentation = v
-        }
-        appearanceMemory = try flag("appearance_memory", appearanceMemory)
-        if let text = s["source_seed"] {
-            guard let v = UInt64(text) else {
-                throw MethodError.invalidSetting(method: "fym", key: "source_seed", reason: "'\(text)' must be a whole number ≥ 0")
-            }
-            sourceSeed = v
-        }
-        if let text = s["ema"] {
-            guard let v = Float(text), v >= 0, v <= 0.9999 else {
-                throw MethodError.invalidSetting(method: "fym", key: "ema", reason: "'\(text)' must be a number in 0…0.9999 (0: off)")
-            }
-            ema = v
-        }
-        memorySteps = try whole("memory_steps", memorySteps, 0...1_000_000)
-        maskDilation = try whole("mask_dilation", maskDilation, 0...4)
-        maskUsesAvatarVisibility = try flag("mask_avatar_visibility", maskUsesAvatarVisibility)
-        if let text = s["memory_learning_rate"] {
-            guard let v = Float(text), v > 0, v < 1 else {
-                throw MethodError.invalidSetting(method: "fym", key: "memory_learning_rate", reason: "'\(text)' must be a number in (0, 1)")
-            }
-            memoryLearningRate = v
-        }
-        if let text = s["learning_rate"] {
-            guard let v = Float(text), v > 0, v < 1 else {
-                throw MethodError.invalidSetting(method: "fym", key: "learning_rate", reason: "'\(text)' must be a number in (0, 1)")
-            }
-            learningRate = v
-        }
-        if let text = s["channels"] {
-            let v = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard v.count >= 2, v.count <= 5, v.allSatisfy({ ($0 ?? 0) >= 8 && ($0 ?? 0) % 8 == 0 }) else {
-                throw MethodError.invalidSetting(method: "fym", key: "channels", reason: "'\(text)' must be 2–5 comma-separated multiples of 8, e.g. 32,64,128")
-            }
-            channels = v.map { $0! }
-        }
-        guard size % (1 << (channels.count - 1)) == 0 else {
-            throw MethodError.invalidSetting(method: "fym", key: "size", reason: "'\(size)' must be divisible by \(1 << (channels.count - 1)) for \(channels.count) UNet levels")
-        }
-    }
+    public static let schema = SettingsSchema<FYMSettings>([
+        .choice("mhe", \.mhe, "trajectory encoding of the motion field (hash: the paper's MHE)"),
+        .choice("scales", \.scales, "motion features grouped by scale per UNet level (multi) or all at every level (single)"),
+        .choice("dra", \.dra, "landmark re-weighted attention: weights updated from the landmark loss, frozen, or off"),
+        .choice("adaptation", \.adaptation, "how the source model meets the edit: ControlNet branch, fine-tune everything, or nothing"),
+        .whole("keyframe_interval", \.keyframeInterval, in: 1...10_000, "adaptation key frames: frame 0 and every k-th frame"),
+        .flag("shared_noise", \.sharedNoise, "one initial noise for every frame of the clip (false: one per frame)"),
+        .choice("generator", \.generator, "what makes the frames: the diffusion model, or the warp of E_0 alone (the control)"),
+        .choice("prediction", \.prediction, "what the UNet predicts: epsilon, x0 (sample) or velocity"),
+        .whole("start_timestep", \.startTimestep, in: 1...999, "SDEdit start: sampling begins from the warp noised to this timestep"),
+        .choice("residual_mask", \.residualMask, "where the generated residual may change the warp: disoccluded head pixels or everywhere"),
+        .whole("mask_dilation", \.maskDilation, in: 0...4, "pixels by which the residual mask is dilated"),
+        .flag("mask_avatar_visibility", \.maskUsesAvatarVisibility, "the residual mask also opens where the avatar's visibility says hidden"),
+        .number("ema", \.ema, in: .closed(0, 0.9999), "decay of the moving average of the diffusion weights (0: off)"),
+        .flag("appearance_memory", \.appearanceMemory, "a copy of the field's hash tables trained with the denoiser (with mhe: hash)"),
+        .number("memory_learning_rate", \.memoryLearningRate, in: .open(0, 1), "Adam learning rate of the appearance memory"),
+        .whole("memory_steps", \.memorySteps, in: 0...1_000_000, "steps fitting the appearance memory alone before the denoiser trains"),
+        .seed("source_seed", \.sourceSeed, "seed of the source stage, shared by every edit of a clip"),
+        .whole("size", \.size, in: 16...512, "square size, pixels, of the motion field and the diffusion model"),
+        .whole("field_steps", \.fieldSteps, in: 0...1_000_000, "optimisation steps of the motion field"),
+        .whole("diffusion_steps", \.diffusionSteps, in: 1...1_000_000, "training steps of the diffusion model on the source clip"),
+        .whole("adaptation_steps", \.adaptationSteps, in: 0...1_000_000, "training steps of the adaptation on the edited key frames"),
+        .whole("sampling_steps", \.samplingSteps, in: 1...1000, "DDIM steps per generated frame"),
+        .number("augmentation", \.augmentation, in: .closed(0, 1), "appearance augmentation strength of source training"),
+        .number("learning_rate", \.learningRate, in: .open(0, 1), "Adam learning rate of the diffusion model and its adaptation"),
+        .wholeList("channels", \.channels, count: 2...5, rule: "2–5 comma-separated multiples of 8, e.g. 32,64,128",
+                   element: { $0 >= 8 && $0 % 8 == 0 }, "UNet channels per level, finest first"),
+    ], presets: [
+        ("quick", "the defaults", { FYMSettings() }),
+        ("full", "128², twice the steps", { FYMSettings.full }),
+    ], check: { s in
+        let factor = 1 << (s.channels.count - 1)
+        return s.size % factor == 0 ? nil : ("size", "'\(s.size)' must be divisible by \(factor) for \(s.channels.count) UNet levels")
+    })
 }
 
-/// Follow Your Motion as this project reconstructs it (DESIGN.md §5): the clip's avatar renders
+/// Follow Your Motion as this project reconstructs it (ARCHITECTURE.md §5): the clip's avatar renders
 /// S_t and trajectories D_t → the multi-resolution trajectory field (§5.1) → a trajectory-
 /// conditioned diffusion model trained on the source (§5.2) with landmark re-weighted attention
 /// (§5.3) → adaptation to the edit on key frames (§5.4) → every frame generated from the edited
@@ -237,13 +158,13 @@ public struct FYMSettings: Codable, Sendable, Equatable {
 ///
 /// The source stage (field, diffusion model, DRA history) depends on the clip but not the edit;
 /// it is cached in ``MethodInput/sharedDirectory`` under a key of the avatar and the settings.
-public struct FYMMethod: VideoEditingMethod {
+public struct FYMMethod: CatalogMethod {
+    public static let methodID = "fym"
+    public static let summary = "Follow Your Motion (reconstruction): avatar trajectories → hash-encoded motion field → trajectory-conditioned diffusion with landmark re-weighted attention → ControlNet adaptation to the edit"
     public let options: FYMSettings
-    public var id: String { "fym" }
-    public var settings: [String: String] { options.dictionary }
     public var needsAvatar: Bool { true }
 
-    public init(settings: FYMSettings = FYMSettings()) { options = settings }
+    public init(options: FYMSettings = FYMSettings()) { self.options = options }
 
     /// Frames generated per batch.
     static let generationBatch = 8
@@ -439,7 +360,7 @@ public struct FYMMethod: VideoEditingMethod {
         let trainedSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
         let model = SourceModel(field: field, diffusion: diffusion, reweighting: reweighting, conditioning: conditioning, report: report,
                                 computed: true, storedReport: nil)
-        // The source reconstruction (generated vs warp, DESIGN.md §5.4b), kept with the stage.
+        // The source reconstruction (generated vs warp, ARCHITECTURE.md §5.4b), kept with the stage.
         let scores = reconstruct(model, low: low, landmarks: landmarks, frames: Array(0..<n), seed: seed)
         let diagnosis = FYMSourceDiagnosis(settings: options.dictionary, frames: scores.frames, size: s, fieldSeconds: fieldSeconds,
                                            sourceStageSeconds: trainedSeconds, secondsPerGeneratedFrame: scores.secondsPerFrame,
@@ -498,7 +419,7 @@ public struct FYMMethod: VideoEditingMethod {
         })
     }
 
-    /// DRA's landmark loss (DESIGN.md §5.3) per landmark (pixels), averaged over the probes: the
+    /// DRA's landmark loss (ARCHITECTURE.md §5.3) per landmark (pixels), averaged over the probes: the
     /// distance between the landmarks the 68-point predictor finds on the one-step prediction x̂₀
     /// of a probe frame (noised to the probe timestep) and those it finds on the frame itself,
     /// both in the same box (from the avatar's mesh landmarks L_t, which depend on neither
@@ -538,7 +459,7 @@ public struct FYMMethod: VideoEditingMethod {
     // MARK: - Source reconstruction
 
     /// Generates `frames` of the source with A = S_0 and scores them and the warp alone against
-    /// S_t (DESIGN.md §5.4b). With `generator: none` the generated frames are the warp.
+    /// S_t (ARCHITECTURE.md §5.4b). With `generator: none` the generated frames are the warp.
     func reconstruct(_ m: SourceModel, low: AvatarFrameOutputs, landmarks: [[SIMD2<Float>]?], frames: [Int], seed: UInt64)
         -> (frames: [Int], generated: [Image], scores: ReconstructionScores, secondsPerFrame: Double) {
         let start = DispatchTime.now().uptimeNanoseconds
@@ -736,12 +657,7 @@ public struct FYMSourceDiagnosis: Codable, Sendable {
     }
 }
 
-/// FYM in the method catalogue (id `fym`; every switch of DESIGN.md §5.5 is a setting).
+/// FYM in the method catalogue (id `fym`; every switch of ARCHITECTURE.md §5.5 is a setting).
 public enum FYMMethods {
-    public static let catalog = MethodCatalog(entries: [
-        .init(id: "fym", summary: "Follow Your Motion (reconstruction): avatar trajectories → hash-encoded motion field → trajectory-conditioned diffusion with landmark re-weighted attention → ControlNet adaptation to the edit",
-              settingKeys: FYMSettings.keys) { settings in
-            FYMMethod(settings: try FYMSettings(parsing: settings))
-        },
-    ])
+    public static let catalog = MethodCatalog(entries: [.method(FYMMethod.self)])
 }

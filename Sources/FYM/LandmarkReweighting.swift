@@ -3,7 +3,7 @@ import Foundation
 import Imaging
 import Tensor
 
-/// The `dra` switch of DESIGN.md §5.5.
+/// The `dra` switch of ARCHITECTURE.md §5.5.
 public enum DRAMode: String, Codable, Sendable, CaseIterable {
     /// Landmark weights updated from the landmark loss during training (the paper's DRA).
     case dynamic
@@ -13,7 +13,7 @@ public enum DRAMode: String, Codable, Sendable, CaseIterable {
     case off
 }
 
-/// Settings of the dynamic re-weighted attention (DESIGN.md §5.3). The paper gives none; choices:
+/// Settings of the dynamic re-weighted attention (ARCHITECTURE.md §5.3). The paper gives none; choices:
 /// - β = 1: a landmark token with ω = e gets e× the attention mass of a plain token;
 /// - σ = 6 % of the frame width (≈ 4 px at 64²: about one landmark spacing on the lips);
 /// - α₀ = 1, η = 0.2 with the relative error e_k/ē − 1 limited to [−1, 1], α clipped to
@@ -43,7 +43,7 @@ public struct DRAConfiguration: Codable, Sendable, Equatable {
     }
 }
 
-/// Landmark importance and its dynamic weights (DESIGN.md §5.3): for a position p of frame t,
+/// Landmark importance and its dynamic weights (ARCHITECTURE.md §5.3): for a position p of frame t,
 /// ω(p) = 1 + Σ_k α_k·G_σ(p − l_{t,k}) with G_σ an unnormalised Gaussian (peak 1). ω weights the
 /// denoising loss per pixel and adds β·log ω_j to the self-attention logits of key token j;
 /// every U steps α_k ← clip(α_k·exp(η·clip(e_k/ē − 1, −1, 1))) from the landmark errors e_k, so landmarks
@@ -131,7 +131,7 @@ public final class LandmarkReweighting {
     }
 }
 
-/// The landmark detections DRA's landmark loss compares (DESIGN.md §5.3): the 68-point predictor
+/// The landmark detections DRA's landmark loss compares (ARCHITECTURE.md §5.3): the 68-point predictor
 /// run in the box of the avatar's mesh landmarks L_t (``BoxMapping/fitted``), on the target frame
 /// (once per frame, kept) and on a prediction of it — one detector and one box for both, so a
 /// model that reproduces the frame has zero loss.

@@ -5,7 +5,7 @@ import NN
 import Parallelism
 import Tensor
 
-/// How FYM encodes the clip's motion trajectories (DESIGN.md §5.1 and the `mhe` switch of §5.5).
+/// How FYM encodes the clip's motion trajectories (ARCHITECTURE.md §5.1 and the `mhe` switch of §5.5).
 public enum MotionEncodingKind: String, Codable, Sendable, CaseIterable {
     /// A multi-resolution hash grid over (x, y, t) and a small MLP (the paper's MHE).
     case hash
@@ -17,12 +17,12 @@ public enum MotionEncodingKind: String, Codable, Sendable, CaseIterable {
 
 /// Whether the motion features are split by scale over the UNet levels (`multi`: coarse
 /// encoding levels → deep UNet levels) or all given to the finest UNet level (`single`) — the
-/// `scales` switch of DESIGN.md §5.5.
+/// `scales` switch of ARCHITECTURE.md §5.5.
 public enum MotionScales: String, Codable, Sendable, CaseIterable {
     case multi, single
 }
 
-/// Settings of the per-clip trajectory field (DESIGN.md §5.1). The paper gives none of these;
+/// Settings of the per-clip trajectory field (ARCHITECTURE.md §5.1). The paper gives none of these;
 /// the choices and their reasons:
 /// - the MLP (2 hidden layers of 64, ReLU) is instant-NGP's small decoder;
 /// - Adam with instant-NGP's β₂ 0.99 and ε 1e-15, learning rate 1e-2 for the table and 1e-3 for
@@ -112,7 +112,7 @@ public enum MotionFieldError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// The per-clip multi-resolution trajectory field of FYM (DESIGN.md §5.1): a function
+/// The per-clip multi-resolution trajectory field of FYM (ARCHITECTURE.md §5.1): a function
 /// d(x, t) giving, for pixel x of frame t, where its surface point was in frame 0
 /// (S_0(x + d) ≈ S_t(x), the trajectory convention of the avatar and of the synthetic ground
 /// truth), and a visibility v(x, t). It is fitted to one clip — supervised by the avatar's exact

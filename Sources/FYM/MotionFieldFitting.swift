@@ -6,7 +6,7 @@ import Parallelism
 import Tensor
 
 extension MotionField {
-    /// Fits the trajectory field of one clip (DESIGN.md §5.1).
+    /// Fits the trajectory field of one clip (ARCHITECTURE.md §5.1).
     ///
     /// - Parameters:
     ///   - frames: the source frames S_t (RGB, the avatar renders for FYM), all the same size.

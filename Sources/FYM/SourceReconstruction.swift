@@ -1,7 +1,7 @@
 import Foundation
 import Imaging
 
-/// The regions FYM's source diagnosis scores (DESIGN.md §5.4b), per frame as [H·W] booleans:
+/// The regions FYM's source diagnosis scores (ARCHITECTURE.md §5.4b), per frame as [H·W] booleans:
 /// the head (the avatar's opacity ≥ ½), the disoccluded head (head pixels whose point was not
 /// visible in frame 0 by the avatar's trajectory visibility: what a warp of frame 0 cannot know),
 /// and the mouth (head pixels inside the outer-lip polygon, landmarks 48–59 of the 68-point
@@ -93,7 +93,7 @@ public enum PooledPSNR {
 }
 
 /// Head, disoccluded and mouth PSNR of the generated frames and of the warp alone against one
-/// target (DESIGN.md §5.4b), pooled over the scored frames.
+/// target (ARCHITECTURE.md §5.4b), pooled over the scored frames.
 public struct ReconstructionScores: Codable, Sendable, Equatable {
     public var headGenerated: Double?, headWarp: Double?
     public var disoccludedGenerated: Double?, disoccludedWarp: Double?

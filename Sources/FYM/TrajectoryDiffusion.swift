@@ -5,12 +5,12 @@ import NN
 import Parallelism
 import Tensor
 
-/// Settings of FYM's trajectory-conditioned diffusion model (DESIGN.md §5.2). The paper gives
+/// Settings of FYM's trajectory-conditioned diffusion model (ARCHITECTURE.md §5.2). The paper gives
 /// none; the defaults here are small test sizes, FYM's quick profile sets its own
 /// (``FYMSettings``):
 /// - a UNet with one ResBlock per level and self-attention at the coarsest level (where DRA
 ///   re-weights it), GroupNorm 8, time features 64 → 128;
-/// - residual prediction (recommended by DESIGN.md): the clean sample is x₀ = (S_t − W_t)·k, the
+/// - residual prediction (recommended by docs/ARCHITECTURE.md): the clean sample is x₀ = (S_t − W_t)·k, the
 ///   frame minus the appearance reference warped along the trajectory, so the network only
 ///   learns what the warp gets wrong (disocclusions, shading);
 /// - ε-, x₀- or v-prediction, DDIM from pure noise or from the warp noised to a start level
@@ -139,10 +139,10 @@ public struct TrajectoryDiffusionReport: Codable, Sendable, Equatable {
 }
 
 /// Extra UNet residuals computed from the network input [x_τ, A, W_t], the timesteps and the
-/// UNet conditioning (FYM's ControlNet branch, DESIGN.md §5.4).
+/// UNet conditioning (FYM's ControlNet branch, ARCHITECTURE.md §5.4).
 public typealias ResidualHook = (_ input: Variable, _ timesteps: [Float], _ conditioning: UNetConditioning) -> (skips: [Variable], middle: Variable)
 
-/// FYM's trajectory-conditioned denoiser ε_θ(x_τ, τ, c_t) (DESIGN.md §5.2): a UNet whose input
+/// FYM's trajectory-conditioned denoiser ε_θ(x_τ, τ, c_t) (ARCHITECTURE.md §5.2): a UNet whose input
 /// is [x_τ, A, W_t] (9 channels) and whose levels receive the frame's multi-scale motion
 /// features (1×1 projection, added), trained with DDPM ε-prediction on the source clip
 /// (A = S_0, target S_t) and sampled with DDIM. Optional hooks carry DRA (§5.3): a per-frame

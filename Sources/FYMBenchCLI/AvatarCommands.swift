@@ -3,7 +3,7 @@ import Foundation
 import HeadAvatar
 import PortraitData
 
-/// `fym-bench avatar …`: the 3D Gaussian head avatar stage (issue 8, DESIGN.md §4).
+/// `fym-bench avatar …`: the 3D Gaussian head avatar stage (issue 8, ARCHITECTURE.md §4).
 struct AvatarCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "avatar",

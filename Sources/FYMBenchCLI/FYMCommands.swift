@@ -6,7 +6,7 @@ import Imaging
 import Methods
 import PortraitData
 
-/// `fym-bench fym …`: FYM's stages on their own, for diagnosis (DESIGN.md §5).
+/// `fym-bench fym …`: FYM's stages on their own, for diagnosis (ARCHITECTURE.md §5).
 struct FYMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fym",
@@ -34,7 +34,7 @@ struct FYMCommand: ParsableCommand {
                 dict[parts[0]] = parts[1]
             }
             if dict["source_seed"] == nil { dict["source_seed"] = "\(seed)" }
-            let method = FYMMethod(settings: try FYMSettings(parsing: dict))
+            let method = try FYMMethod(parsing: dict)
             let address = try ClipAddress(parsing: clip)
             let (loaded, dir) = try options.root.loadClip(address)
             let quiet = json

@@ -117,7 +117,7 @@ struct MetricsList: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let metrics = MetricRegistry.builtIn.map(\.descriptor)
+        let metrics = MetricCatalog.builtIn.metrics.map(\.descriptor)
         if json {
             try printJSON(metrics.map { d -> [String: Any] in
                 ["id": d.id, "description": d.summary, "unit": d.unit, "direction": d.direction.rawValue,

@@ -140,13 +140,33 @@ struct ReproduceCommand: ParsableCommand {
 }
 
 struct MethodsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "methods", abstract: "List the methods an experiment can use.")
+    static let configuration = CommandConfiguration(
+        commandName: "methods", abstract: "List the methods an experiment can use, with every setting's default, accepted values and meaning.")
     @Flag(help: "Print JSON.") var json = false
+    @Argument(help: "Show only this method.") var method: String?
 
     func run() throws {
-        let entries = standardCatalog.entries.map { ["id": $0.id, "summary": $0.summary, "settings": $0.settingKeys.joined(separator: ",")] }
-            + [["id": "frames:DIR", "summary": "output frames made by any external tool (one PNG per frame, or DIR/DATASET_CLIP/)", "settings": ""]]
-        if json { return try printJSON(entries) }
-        for e in entries { print("\(e["id"]!.padding(toLength: 12, withPad: " ", startingAt: 0))  \(e["summary"]!)") }
+        var entries = standardCatalog.entries
+        if let method {
+            entries = entries.filter { $0.id == method }
+            guard !entries.isEmpty else { throw MethodError.unknownMethod(method, known: standardCatalog.ids) }
+        }
+        let external = "output frames made by any external tool (one PNG per frame, or DIR/DATASET_CLIP/)"
+        if json {
+            var objects: [[String: Any]] = entries.map { e in
+                ["id": e.id, "summary": e.summary,
+                 "settings": e.settings.map { ["key": $0.key, "default": $0.defaultValue, "accepts": $0.rule, "summary": $0.summary] }]
+            }
+            if method == nil { objects.append(["id": "frames:DIR", "summary": external, "settings": [[String: String]]()]) }
+            return try printJSON(objects)
+        }
+        let width = entries.map(\.id.count).max() ?? 0
+        for e in entries {
+            print("\(e.id.padding(toLength: width, withPad: " ", startingAt: 0))  \(e.summary)")
+            for s in e.settings {
+                print("    \(s.key) = \(s.defaultValue)  — \(s.summary); \(s.rule)")
+            }
+        }
+        if method == nil { print("\("frames:DIR".padding(toLength: width, withPad: " ", startingAt: 0))  \(external)") }
     }
 }

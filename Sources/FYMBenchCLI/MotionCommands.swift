@@ -7,7 +7,7 @@ import Imaging
 import NN
 import PortraitData
 
-/// `fym-bench motion …`: FYM's per-clip trajectory field (DESIGN.md §5.1) on its own.
+/// `fym-bench motion …`: FYM's per-clip trajectory field (ARCHITECTURE.md §5.1) on its own.
 struct MotionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "motion",

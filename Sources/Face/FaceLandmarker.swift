@@ -93,12 +93,9 @@ public struct FaceLandmarker: Sendable {
                             landmarksFloat: pts)
     }
 
-    /// Refinement passes used by ``detect(in:refinementPasses:)`` by default. Measured on the
-    /// fixtures (mean landmark error against dlib's, in % of the inter-ocular distance, for
-    /// 0…6 passes): 2.11, 2.04, 1.96, 1.98, 2.52, 2.14, 1.96 — the error is not monotone in the
-    /// number of passes (one face drifts at 4), so the smallest count that reaches the minimum
-    /// is the default. Averaging predictions over jittered boxes gave 1.91–2.07% at 3–9× the
-    /// cost and was not adopted.
+    /// Refinement passes used by ``detect(in:refinementPasses:)`` by default: the smallest count
+    /// that reaches the minimum landmark error on the fixtures (the measurement and the rejected
+    /// alternative are in docs/notes/2026-12-02-doc-comment-measurements.md).
     public static let defaultRefinementPasses = 2
 
     /// Every face the Haar cascade finds, landmarked on the mapped boxes (in the detector's

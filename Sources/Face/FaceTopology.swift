@@ -31,7 +31,7 @@ public enum FaceTopology {
     public static let nose = Array(27..<36)
     /// Eyes (both).
     public static let eyes = Array(36..<48)
-    /// Mouth (outer and inner lips): the points of the LMD-mouth metric (DESIGN.md §7).
+    /// Mouth (outer and inner lips): the points of the LMD-mouth metric (ARCHITECTURE.md §7).
     public static let mouth = Array(48..<68)
 
     /// Mean position of the points of `group`.

@@ -148,9 +148,8 @@ public struct DISParameters: Sendable, Equatable, Codable {
     public var useSpatialPropagation = true
     /// Damping added to the Gauss–Newton Hessian per patch pixel, in (gray levels / pixel)²: the
     /// step becomes (H + n λ I)⁻¹ b, so flat or edge-only patches (the aperture problem) do not
-    /// drift. Not in OpenCV, whose 8×-shrunken steps damp implicitly. λ = 64 (8 levels/px) was
-    /// chosen on the smooth-field pairs of `FlowTests`: mean endpoint error over all pixels
-    /// 0.26 → 0.20 px, over textured pixels unchanged (0.15 px); 0 gives undamped Gauss–Newton.
+    /// drift. Not in OpenCV, whose 8×-shrunken steps damp implicitly. 0 gives undamped
+    /// Gauss–Newton; how 64 (8 levels/px) was chosen is in docs/notes/2026-12-02-doc-comment-measurements.md.
     public var hessianDamping: Float = 64
 
     public static let ultrafast = DISParameters(

@@ -2,7 +2,7 @@ import Foundation
 import Imaging
 
 /// A dense optical-flow field: per pixel the displacement (dx, dy) in pixels from the first
-/// image to the second, pixel centres at integer coordinates (``../shared/DESIGN.md`` §9).
+/// image to the second, pixel centres at integer coordinates (docs/ARCHITECTURE.md §9).
 ///
 /// Stored planar (`u` = dx, `v` = dy, row-major) so kernels stream over one component at a time.
 public struct FlowField: Sendable, Equatable {

@@ -5,7 +5,7 @@ import Imaging
 /// (Lai et al. 2018, "Learning Blind Video Temporal Consistency", §4; the occlusion rule of
 /// Ruder et al. 2016, "Artistic style transfer for videos", §3.3).
 ///
-/// Convention (``../shared/DESIGN.md`` §9, ``shared/fixtures/metrics/reference.json``): the warp of
+/// Convention (docs/ARCHITECTURE.md §9, ``shared/fixtures/metrics/reference.json``): the warp of
 /// an image I by a flow f is W(x) = I(x + f(x)), bilinear, sample coordinates clamped to the image.
 public enum Warping {
     /// Bilinear sample of a row-major plane at (x, y) with the coordinates clamped to the image.

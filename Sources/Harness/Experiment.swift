@@ -1,4 +1,5 @@
 import Foundation
+import HeadAvatar
 import PortraitData
 
 /// Errors about an experiment's profiles (file and key errors are ``ConfigFileError``).
@@ -31,6 +32,14 @@ public struct MethodSpec: Sendable, Equatable, Codable {
     public var settings: [String: String]
 }
 
+/// What the source frames S of an experiment are.
+public enum SourceFrames: String, Sendable, Codable, CaseIterable {
+    /// The clip's own frames (ground truth of synthetic clips, the real frames otherwise).
+    case groundTruth = "ground-truth"
+    /// The 3DGS head avatar's renders S_t composited over the frame, with its landmarks L_t and normals.
+    case avatar
+}
+
 /// An experiment resolved for one profile: everything the runner needs.
 public struct ExperimentConfig: Sendable, Equatable, Codable {
     public var name: String
@@ -47,9 +56,8 @@ public struct ExperimentConfig: Sendable, Equatable, Codable {
     public var metrics: [String]
     /// Flow method for the consistency metrics (see `fym-bench flow --help`).
     public var flow: String
-    /// What the source frames S are: "ground-truth" (the clip's frames) or "avatar" (the 3DGS head
-    /// avatar's renders S_t composited over the frame, with its landmarks L_t and normals; DESIGN.md §2).
-    public var sourceFrames: String
+    /// What the source frames S are (ARCHITECTURE.md §2).
+    public var sourceFrames: SourceFrames
     /// Base seed of the cells.
     public var seed: UInt64
     /// The experiment file.
@@ -60,7 +68,7 @@ public struct ExperimentConfig: Sendable, Equatable, Codable {
     /// Avatar training profile (quick or full) and an optional iteration override
     /// (`avatar_iterations`), for `source_frames: avatar` and for the methods built on the avatar
     /// (avatar-refit; the harness trains each clip's avatar once and caches it in the clip's folder).
-    public var avatarProfile: String = "quick"
+    public var avatarProfile: AvatarProfile = .quick
     public var avatarIterations: Int? = nil
 }
 
@@ -153,19 +161,24 @@ public struct Experiment: Sendable {
             sourceFrames: try Experiment.sourceFrames(r),
             seed: UInt64(try r.int("seed", default: 0)), path: path,
             clipWeights: try r.optionalString("clip_weights").map { ($0 as NSString).expandingTildeInPath },
-            avatarProfile: try r.optionalString("avatar_profile") ?? "quick",
+            avatarProfile: try Experiment.avatarProfile(r),
             avatarIterations: try r.optionalInt("avatar_iterations", range: 1...1_000_000))
     }
 
-    static func sourceFrames(_ r: ConfigReader) throws -> String {
-        let value = try r.optionalString("source_frames") ?? "ground-truth"
-        guard ["ground-truth", "avatar"].contains(value) else {
+    static func sourceFrames(_ r: ConfigReader) throws -> SourceFrames {
+        let value = try r.optionalString("source_frames") ?? SourceFrames.groundTruth.rawValue
+        guard let frames = SourceFrames(rawValue: value) else {
             throw r.invalid("source_frames", "is '\(value)'; use ground-truth (the clip's frames) or avatar (the head avatar's renders)")
         }
-        if let p = try r.optionalString("avatar_profile"), !["quick", "full"].contains(p) {
-            throw r.invalid("avatar_profile", "is '\(p)'; use quick or full")
+        return frames
+    }
+
+    static func avatarProfile(_ r: ConfigReader) throws -> AvatarProfile {
+        guard let text = try r.optionalString("avatar_profile") else { return .quick }
+        guard let profile = AvatarProfile(rawValue: text) else {
+            throw r.invalid("avatar_profile", "is '\(text)'; use \(AvatarProfile.allCases.map(\.rawValue).joined(separator: " or "))")
         }
-        return value
+        return profile
     }
 
     /// A file-name-safe short form of a prompt: lower-case words joined by '-', at most 40 characters.

@@ -8,6 +8,8 @@ import Metrics
 /// restyled without rerunning anything.
 struct Figures {
     var directory: URL
+    /// What each metric is (direction for arrows, unit for axis labels), by id.
+    var descriptors: [String: MetricDescriptor]
 
     static func gnuplotPath() -> String? {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
@@ -61,7 +63,7 @@ struct Figures {
                 text += "\(i) \"\(m)\" \(String(format: "%.6g", mean)) \(String(format: "%.6g", std))\n"
             }
             try Data(text.utf8).write(to: data.appendingPathComponent("bars_\(metric).dat"))
-            let arrow = (try? MetricRegistry.metric(metric).descriptor.direction.arrow) ?? ""
+            let arrow = descriptors[metric]?.direction.arrow ?? ""
             scripts.append(("bars_\(metric)", """
                 set title '\(metric) \(arrow) (mean ± std over clips)'
                 set ylabel '\(unit(metric))'
@@ -180,7 +182,7 @@ struct Figures {
     }
 
     func unit(_ metric: String) -> String {
-        (try? MetricRegistry.metric(metric).descriptor.unit) ?? ""
+        descriptors[metric]?.unit ?? ""
     }
 
     static func gnuplotEscape(_ s: String) -> String {

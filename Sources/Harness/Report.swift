@@ -9,10 +9,13 @@ import PortraitData
 public struct OutputWriter {
     public var config: ExperimentConfig
     public var directory: URL
+    /// The catalogue the run's metrics came from (their descriptors go into full_info.json).
+    public var metrics: MetricCatalog
 
-    public init(config: ExperimentConfig, directory: URL) {
+    public init(config: ExperimentConfig, directory: URL, metrics: MetricCatalog = .builtIn) {
         self.config = config
         self.directory = directory
+        self.metrics = metrics
     }
 
     public func write(summary: RunSummary, cache: ArtifactCache?) throws {
@@ -27,7 +30,8 @@ public struct OutputWriter {
             [$0.clip, $0.edit, $0.method, $0.failedStage ?? "", $0.error ?? ""].map(ResultTables.quote).joined(separator: ",")
         }).joined(separator: "\n") + "\n"
         try Data(failures.utf8).write(to: directory.appendingPathComponent("failures.csv"), options: .atomic)
-        try ArtifactCache.writeJSON(FullInfo.make(config: config, summary: summary), to: directory.appendingPathComponent("full_info.json"))
+        try ArtifactCache.writeJSON(FullInfo.make(config: config, summary: summary, metrics: metrics),
+                                    to: directory.appendingPathComponent("full_info.json"))
         if let cache { try writeReports(summary: summary, cache: cache) }
         try ReportGenerator(directory: directory).generate()
         if let cache { try writeStrips(summary: summary, cache: cache) }
@@ -101,8 +105,11 @@ public struct FullInfo: Codable, Sendable {
     public var cells: Int
     public var failedCells: Int
     public var missingFrames: [String: Int]
+    /// What each metric of the run is (direction, unit, …), so that tables and figures can be
+    /// regenerated for metrics outside the built-in catalogue (absent in older files).
+    public var metricDescriptors: [String: MetricDescriptor]?
 
-    static func make(config: ExperimentConfig, summary: RunSummary) -> FullInfo {
+    static func make(config: ExperimentConfig, summary: RunSummary, metrics catalog: MetricCatalog = .builtIn) -> FullInfo {
         var variants: [String: String] = [:], unavailable: [String: String] = [:], missing: [String: Int] = [:]
         for cell in summary.cells {
             for m in cell.metrics {
@@ -121,7 +128,10 @@ public struct FullInfo: Codable, Sendable {
             versions: ["fym-bench": HarnessVersion.string, "os": ProcessInfo.processInfo.operatingSystemVersionString],
             gitCommit: gitCommit(), modelFiles: models, metricVariants: variants, metricUnavailable: unavailable,
             stageSeconds: summary.stageSeconds, stageComputed: summary.stageComputed, stageCached: summary.stageCached,
-            cells: summary.cells.count, failedCells: summary.cells.filter { $0.error != nil }.count, missingFrames: missing)
+            cells: summary.cells.count, failedCells: summary.cells.filter { $0.error != nil }.count, missingFrames: missing,
+            metricDescriptors: Dictionary(uniqueKeysWithValues: config.metrics.compactMap { id in
+                (try? catalog.metric(id)).map { (id, $0.descriptor) }
+            }))
     }
 
     static func gitCommit() -> String? {
@@ -148,8 +158,13 @@ public enum HarnessVersion {
 /// pins when present). Deterministic: the same CSVs give byte-identical tables.
 public struct ReportGenerator {
     public var directory: URL
+    /// What each metric is, by id: the built-in metrics, then those full_info.json records.
+    var descriptors: [String: MetricDescriptor]
 
-    public init(directory: URL) { self.directory = directory }
+    public init(directory: URL) {
+        self.directory = directory
+        descriptors = Dictionary(uniqueKeysWithValues: MetricCatalog.builtIn.metrics.map { ($0.id, $0.descriptor) })
+    }
 
     /// Label of the reference method, shown but not ranked (it performs no edit).
     public static let referenceMethod = "source"
@@ -167,6 +182,12 @@ public struct ReportGenerator {
         let perFrameURL = directory.appendingPathComponent("per_frame.csv")
         let perFrame = FileManager.default.fileExists(atPath: perFrameURL.path) ? try ResultTables.readPerFrame(perFrameURL) : []
         let info = try? ArtifactCache.readJSON(FullInfo.self, from: directory.appendingPathComponent("full_info.json"))
+        var generator = self
+        generator.descriptors.merge(info?.metricDescriptors ?? [:]) { _, recorded in recorded }
+        try generator.write(rows: rows, perFrame: perFrame, info: info)
+    }
+
+    func write(rows: [ResultRow], perFrame: [PerFrameRow], info: FullInfo?) throws {
         let tables = directory.appendingPathComponent("tables"), figures = directory.appendingPathComponent("figures")
         try FileManager.default.createDirectory(at: tables, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: figures, withIntermediateDirectories: true)
@@ -189,7 +210,7 @@ public struct ReportGenerator {
             try Data(latex(summary, methods: methods, metrics: metrics, caption: caption, info: info).utf8)
                 .write(to: tables.appendingPathComponent("\(base).tex"), options: .atomic)
         }
-        try Figures(directory: figures).make(rows: rows, perFrame: perFrame, methods: methods, metrics: metrics,
+        try Figures(directory: figures, descriptors: descriptors).make(rows: rows, perFrame: perFrame, methods: methods, metrics: metrics,
                                              reports: directory.appendingPathComponent("reports"))
     }
 
@@ -219,7 +240,7 @@ public struct ReportGenerator {
         return out
     }
 
-    func descriptor(_ metric: String) -> MetricDescriptor? { try? MetricRegistry.metric(metric).descriptor }
+    func descriptor(_ metric: String) -> MetricDescriptor? { descriptors[metric] }
 
     /// Decimals by magnitude: two for values ≥ 10, three for ≥ 0.1, four below (`like` picks the
     /// decimals from another value, so a std is printed with its mean's decimals).
@@ -254,7 +275,7 @@ public struct ReportGenerator {
         if let info {
             text += "; \(info.config.resolution)×\(info.config.resolution) px"
             if let f = info.config.frames { text += ", first \(f) frames" }
-            text += ", source frames: \(info.config.sourceFrames)"
+            text += ", source frames: \(info.config.sourceFrames.rawValue)"
             for metric in ordered(rows.map(\.metric)) {
                 if let v = info.metricVariants[metric] { text += "; \(metric): \(v)" }
             }

@@ -1,4 +1,4 @@
-// Ground-truth dense correspondences (DESIGN.md §3, §4): the surface point seen at every pixel of
+// Ground-truth dense correspondences (ARCHITECTURE.md §3, §4): the surface point seen at every pixel of
 // a render is followed to another frame through the mesh, which gives exact optical flow between
 // consecutive frames and exact trajectories to frame 0.
 
@@ -11,7 +11,7 @@ public enum Correspondence {
     /// Where each pixel of render `a` lies in another frame b, given b's parameters and b's
     /// depth buffer (``HeadRender/depth``) for the visibility test.
     ///
-    /// Convention (DESIGN.md §9): the returned field f satisfies a(x) ≈ b(x + f(x)), so
+    /// Convention (ARCHITECTURE.md §9): the returned field f satisfies a(x) ≈ b(x + f(x)), so
     /// `Warping.backwardWarp(b.rgb, by: f)` reproduces `a.rgb` on visible pixels. For the pixel
     /// centre x of `a` whose surface point is s, f(x) = π_b(s) − x with π_b the projection of s
     /// posed in frame b. Background pixels get f = 0 (the background is static).

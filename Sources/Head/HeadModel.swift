@@ -1,4 +1,4 @@
-// The parametric head model (DESIGN.md §4 "Parametric head"): mesh, identity shape modes,
+// The parametric head model (ARCHITECTURE.md §4 "Parametric head"): mesh, identity shape modes,
 // expression rig, hair volumes, pose, and the 68 iBUG landmarks as surface points.
 //
 // Module map:

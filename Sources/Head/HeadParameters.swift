@@ -1,4 +1,4 @@
-// Parameters of the parametric head: identity, expression, pose and camera (DESIGN.md §4,
+// Parameters of the parametric head: identity, expression, pose and camera (ARCHITECTURE.md §4,
 // "Parametric head"). Units: metres in camera space, radians for angles; colours are display
 // (sRGB-encoded) values in [0, 1].
 
@@ -304,7 +304,7 @@ public struct HeadPose: Sendable, Codable, Equatable {
 
 /// A pinhole camera without distortion (Hartley & Zisserman 2004, §6.1) in OpenCV conventions:
 /// x right, y down, z forward; `u = fx·x/z + cx`, `v = fy·y/z + cy` with pixel centres at integer
-/// coordinates (DESIGN.md §9), so the centre of a W×H image is ((W−1)/2, (H−1)/2).
+/// coordinates (ARCHITECTURE.md §9), so the centre of a W×H image is ((W−1)/2, (H−1)/2).
 public struct PinholeCamera: Sendable, Codable, Equatable {
     public var fx: Float
     public var fy: Float

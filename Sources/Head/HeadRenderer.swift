@@ -1,4 +1,4 @@
-// The ground-truth renderer (DESIGN.md §3 "A ground-truth renderer (textured mesh, shading,
+// The ground-truth renderer (ARCHITECTURE.md §3 "A ground-truth renderer (textured mesh, shading,
 // background) writes frames with exact landmarks, masks, normals and dense correspondences").
 
 import Foundation

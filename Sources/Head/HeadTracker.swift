@@ -1,81 +1,66 @@
 import Foundation
 import Parallelism
 
-/// Fits the head model to 68-point landmark tracks (DESIGN.md §4): one identity shared by the
-/// clip, and per frame a pose (yaw, pitch, roll, translation) and expression weights, by
-/// Levenberg–Marquardt on the landmark reprojection error with priors and temporal smoothing.
+/// Fits the parametric head model to a clip's 68-point landmark tracks (ARCHITECTURE.md §4,
+/// "Tracking"): one identity for the clip, and a pose and expression weights for each frame.
 ///
-/// Energy (landmarks in units of the frame's inter-ocular distance, so weights do not depend on
-/// the resolution):
+/// Input (``track(model:landmarks:camera:initialIdentity:)``): for each frame, 68 iBUG landmarks
+/// in pixels of `camera`'s image, with pixel centres at integer coordinates (nil means no face).
+/// The camera is given, not fitted, because landmarks alone cannot separate focal length from
+/// depth. Synthetic clips give their true camera; real clips use the nominal
+/// ``PinholeCamera/portrait(width:height:)``.
+///
+/// Output (``Result``):
+/// - the identity: the first ``HeadModel/symmetricIdentityCount`` shape coefficients are fitted,
+///   and the rest keep `initialIdentity`'s values unless ``fitsAsymmetricIdentity`` is set;
+/// - for each frame, a ``HeadPose`` (rotation as yaw, pitch, roll in radians; translation in
+///   metres) and a ``HeadExpression`` (weights in [0, 1]; gaze is not fitted and stays 0);
+/// - the reprojection error of each frame, in pixels and in IOD, with a mean per landmark group.
+///
+/// IOD, the inter-ocular distance, is the distance between landmarks 36 and 45 (the outer eye
+/// corners). Frames without landmarks are not fitted: they keep the nearest fitted frame's
+/// starting pose and get a nil error.
+///
+/// Method: box-constrained Levenberg–Marquardt, a damped Gauss–Newton (docs/ARCHITECTURE.md names
+/// Gauss–Newton or Adam), on
 ///
 ///     Σ_t Σ_i |π(model_i(identity, expression_t, pose_t)) − l_{t,i}|² / IOD_t²
 ///       + λ_identity |identity|² + λ_expression Σ_t |expression_t|²
-///       + λ_temporal Σ_t |θ_t − θ_{t−1}|²_W
+///       + λ_temporal Σ_t |θ_t − θ_{t−1}|²
 ///
-/// with θ the per-frame vector (rotation in radians, translation in decimetres, expression
-/// weights) and expression weights kept in [0, 1]. Optimisation alternates per-frame LM sweeps
-/// (forward then backward, each frame against its current neighbours) with LM on the identity
-/// over a subset of frames. Jacobians are central finite differences (the model is evaluated only
-/// at its landmarks). The camera is given: the synthetic clips' true camera, or for real clips a
-/// nominal portrait camera — focal length and depth are not separable from landmarks alone.
+/// θ_t holds the frame's rotation in radians, its translation in decimetres and its expression
+/// weights. These units decide how the three weigh against each other in the temporal term.
+/// Dividing by IOD makes the landmark term independent of resolution.
 ///
-/// What limits the fit on real faces is the model, not the optimiser or the priors: on Carphone
-/// the residual is mostly a per-landmark bias shared by all frames (mean |bias| 2.46 % IOD of
-/// 3.29 % with the first model), and removing the temporal term or the identity prior changes it
-/// by ≤ 0.03 %; nor does the focal length (1–5 × the image height: 3.28–3.40 %). The rig's
-/// asymmetric brow, eye and lip units (``ExpressionUnit``, browOuterRaise … eyeWiden) brought it
-/// to 3.03 % (3 alternations) with the avatar trained on the tracking as good as before.
+/// The solver runs ``outerIterations`` alternations, then one last pass over the frames. Each
+/// alternation sweeps forward and then backward through the frames, fitting each frame against
+/// its current neighbours, then refits the identity on ``identityFrames`` evenly spaced frames.
+/// The sweeps of the first alternation fit the rigid pose only. Jacobians are central finite
+/// differences. Nothing is random. ``version`` is stored with every ``Result`` and goes into the
+/// avatar's cache key.
 ///
-/// How changes were judged: the avatar trained on the tracking (quick profile, Carphone),
-/// held-out head-only PSNR, on a copy of the prepared clip with its frames and masks kept so that
-/// only the tracking differs. That figure moves with the avatar's training seed alone by up to
-/// 0.9 dB (tracking above, seeds 1/2/3: 26.43, 26.14, 25.99 dB), so single-seed differences
-/// below ~0.5 dB say nothing; the comparisons that matter were repeated over three seeds:
-///
-/// | tracking | Carphone % IOD | head PSNR, seeds 1/2/3 (dB) | mean |
-/// | --- | ---: | --- | ---: |
-/// | 3 alternations | 3.03 | 26.43 / 26.14 / 25.99 | 26.19 |
-/// | 4 alternations | 2.99 | 26.12 / 25.93 / 26.82 | 26.29 |
-/// | 6 alternations (default) | 2.96 | 26.00 / 26.08 / 26.08 | 26.05 |
-///
-/// Running the alternation closer to convergence therefore fits the landmarks better without a
-/// measurable cost to the avatar, and 6 is the default (an earlier single-seed reading of
-/// 26.00 vs 26.43 dB had been taken for a loss; it is within the seed spread).
-///
-/// Measured once (seed 1) and left out, because they add freedoms or change the landmarks:
-/// - the asymmetric identity modes (``HeadModel/symmetricIdentityCount`` onward; switch
-///   ``fitsAsymmetricIdentity``): 2.88 %, avatar head PSNR 26.14 dB;
-/// - a sideways jaw turn (ARKit jawLeft/Right as a mandible rotation): 2.92 %, 25.89 dB;
-/// - a per-clip 3-D offset of every landmark (a "landmark embedding" correction): 1.6–2.0 %, and
-///   it generalised to held-out frames, but on synthetic clips with exact landmarks it doubled
-///   the rotation error (0.23° → 0.43°, 1.27° → 2.35°): it hides model error instead of fitting;
-/// - one or two box refinement passes on tracked frames (as whole-frame detections get): 3.06 %;
-/// - dlib predictions averaged over seven boxes (shifted ±6 % and scaled ±10 %): 2.87 %, smoother
-///   landmarks (mean second difference −6 %) and slightly closer to the synthetic ground truth
-///   (4.73 → 4.62 % IOD at yaw ≤ 20°), avatar head PSNR 25.63 dB (seed 1);
-/// - a Huber loss on the landmark distances (δ 1–4 % IOD): 3.04–3.31 %, it gives up on the jaw.
+/// The reasons for the defaults are in `docs/notes/2026-12-02-head-tracker.md`: the
+/// measurements, the three-seed avatar check and the alternatives that were tried and dropped.
 public struct HeadTracker: Sendable {
     /// Version of the tracker and the head model it fits: stored with every ``Result`` and part
     /// of the avatar cache key, so a tracking written by an older model is redone, not reused.
     public static let version = "tracker-4 (symmetric identity fitted, 18 expression units, 6 alternations)"
 
-    /// Prior weights (in squared inter-ocular units). Chosen on Carphone (120 frames, nominal
-    /// camera): identity 0.002 → 0.0002 lowered the mean reprojection error 3.48 → 3.36 % IOD,
-    /// temporal 0.02 → 0.005 to 3.29 %; the expression prior barely matters (±0.01 %).
+    /// Prior weights λ_identity, λ_expression and λ_temporal of the energy, in squared
+    /// inter-ocular units. They were chosen on Carphone (see the note named in the type's doc).
     public var identityPrior: Float = 0.0002
     public var expressionPrior: Float = 0.0005
     public var temporalWeight: Float = 0.005
-    /// Alternations of the per-frame sweeps and the identity fit. More alternations fit the
-    /// landmarks more closely (Carphone after 3, 4, 6, 10: 3.03, 2.99, 2.96, 2.94 % IOD; tracking
-    /// 21, 29, 44, 74 s; synthetic s1 from exact landmarks 3 → 6: 0.437 → 0.324 %) and the avatar
-    /// trained on them is as good within its seed spread (see the table above); 6 is where the
-    /// gain flattens.
+    /// Alternations of the per-frame sweeps and the identity fit. Tracking time grows about
+    /// linearly with this count. The note named in the type's doc has the measurements behind
+    /// the default of 6.
     public var outerIterations = 6
     public var frameIterations = 6
     public var identityIterations = 5
     /// Frames used for the identity fit (evenly spaced).
     public var identityFrames = 24
-    /// Fit the asymmetric identity modes too (off by default; see the type's notes).
+    /// Also fit the asymmetric identity modes (``HeadModel/symmetricIdentityCount`` onward). Off
+    /// by default; the note named in the type's doc says why.
     public var fitsAsymmetricIdentity = false
     public init() {}
 

@@ -1,6 +1,6 @@
 // Seeded randomness and procedural noise for the head model and its textures.
 //
-// Everything random in the Head module comes from these generators (DESIGN.md §9: "Everything
+// Everything random in the Head module comes from these generators (ARCHITECTURE.md §9: "Everything
 // random comes from seeded generators"): SplitMix64 (Steele, Lea & Flood 2014, the seeding
 // generator of java.util.SplittableRandom and of xoshiro) for sequences, and a stateless integer
 // hash (the SplitMix64 finaliser) for lattice noise, so textures can be evaluated in any order

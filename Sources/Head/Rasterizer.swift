@@ -4,7 +4,7 @@
 // depth, back-face culling (all meshes are closed), and perspective-correct interpolation
 // (Heckbert & Moreton 1991). Samples lie on an n×n grid inside each pixel: for pixel (x, y) the
 // sample (i, j) is at (x − ½ + (i + ½)/n, y − ½ + (j + ½)/n), so n = 1 samples pixel centres
-// (integer coordinates, DESIGN.md §9) and odd n includes the centre.
+// (integer coordinates, ARCHITECTURE.md §9) and odd n includes the centre.
 //
 // Triangles with a vertex closer than `nearPlane` to the camera are skipped (no clipping): the
 // head is always well in front of the camera.

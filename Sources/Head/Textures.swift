@@ -1,4 +1,4 @@
-// Procedural textures of a person (DESIGN.md §3: "procedural skin with pores and colour
+// Procedural textures of a person (ARCHITECTURE.md §3: "procedural skin with pores and colour
 // variation, hair strands or noise, iris pattern").
 //
 // The skin, lips, brows, lashes, nostrils, mouth interior and hair are painted into one atlas in

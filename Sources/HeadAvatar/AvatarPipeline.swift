@@ -5,7 +5,6 @@ import Foundation
 import Hashing
 import Head
 import Imaging
-import Metrics
 import Parallelism
 import PortraitData
 import Splatting
@@ -95,7 +94,7 @@ public enum AvatarPipelineError: Error, CustomStringConvertible {
 ///
 /// `<clip>/avatar/<key>/` with `report.json`, `settings.json`, `tracking.json`, `gaussians.safetensors`,
 /// `renders/` (S_t composited over the original frame outside the head), `alpha/`, `depth/` (f32),
-/// `normals/` (16-bit PNG of (n+1)/2, 0.5 where uncovered — the synthetic ground truth's layout), `trajectories/` (raw f32 H×W×2, DESIGN.md §9 convention) with
+/// `normals/` (16-bit PNG of (n+1)/2, 0.5 where uncovered — the synthetic ground truth's layout), `trajectories/` (raw f32 H×W×2, ARCHITECTURE.md §9 convention) with
 /// `trajectory_visibility/`, `landmarks.json` and `side_by_side.mp4` (original | render).
 /// The key hashes the clip's frames and masks, the settings, the motion source and
 /// ``AvatarPipeline/version``, so any change retrains and an unchanged request is read back.
@@ -353,7 +352,7 @@ public struct AvatarPipeline: Sendable {
     }
 }
 
-/// The per-frame outputs of an avatar folder that the avatar-based methods consume (DESIGN.md §4):
+/// The per-frame outputs of an avatar folder that the avatar-based methods consume (ARCHITECTURE.md §4):
 /// the renders S_t (composited over the frame outside the head), the accumulated opacity, and the
 /// trajectories D_t to frame 0 with their visibility, all at the clip's resolution.
 public struct AvatarFrameOutputs: Sendable {

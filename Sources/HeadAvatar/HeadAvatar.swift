@@ -16,7 +16,7 @@ public func splatCamera(for camera: PinholeCamera) -> SplatCamera {
                 width: camera.width, height: camera.height)
 }
 
-/// Everything the avatar gives for one frame t (DESIGN.md §4).
+/// Everything the avatar gives for one frame t (ARCHITECTURE.md §4).
 public struct AvatarFrame: Sendable {
     /// The avatar over its training background (``AvatarSettings/background``).
     public var rgb: Image

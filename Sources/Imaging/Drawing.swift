@@ -1,6 +1,6 @@
 // Raster drawing (Bresenham 1965 lines, Xiaolin Wu 1991 anti-aliased lines, scanline polygon
 // fill with even-odd / non-zero rules as in the SVG/PostScript fill rules) and image grids.
-// Pixel centres are at integer coordinates (DESIGN.md §9): pixel (x, y) covers
+// Pixel centres are at integer coordinates (ARCHITECTURE.md §9): pixel (x, y) covers
 // [x−½, x+½) × [y−½, y+½). Everything outside the image is clipped silently.
 
 import Foundation

@@ -1,4 +1,4 @@
-// Image: planar Float32 images in [0, 1] (DESIGN.md §9: "Float32 compute, images planar CHW in
+// Image: planar Float32 images in [0, 1] (ARCHITECTURE.md §9: "Float32 compute, images planar CHW in
 // [0,1]; 8-bit RGB at the edges").
 
 import Foundation
@@ -10,7 +10,7 @@ import Parallelism
 /// PyTorch/NumPy `CHW` tensors. Values are nominally in `[0, 1]`: 8-bit codes map as `v / 255`
 /// and 16-bit codes as `v / 65535` (see ``Image/toUInt8Interleaved()``). Operations that can leave
 /// the range (bicubic resizing, Lab conversion, arithmetic) do not clamp; call ``clamped(to:)``.
-/// Pixel centres are at integer coordinates (DESIGN.md §9).
+/// Pixel centres are at integer coordinates (ARCHITECTURE.md §9).
 ///
 /// Invariant: `pixels.count == channels * height * width`. `pixels` is mutable for in-place work;
 /// do not change its count.

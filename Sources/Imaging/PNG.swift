@@ -6,7 +6,7 @@ import CPNG
 import Foundation
 
 /// A typed error from reading or writing an image file. Each case names the file, says what is
-/// wrong and (in ``description``) how to fix it (DESIGN.md §9: "Bad input never crashes").
+/// wrong and (in ``description``) how to fix it (ARCHITECTURE.md §9: "Bad input never crashes").
 public enum ImageIOError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The file could not be opened or read (missing, a directory, no permission).
     case unreadable(path: String, reason: String)

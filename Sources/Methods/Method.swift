@@ -2,8 +2,9 @@ import Editing
 import Foundation
 import Imaging
 import PortraitData
+@_exported import TypedSettings  // settings types are part of the method API
 
-/// Everything a method sees for one cell of the run matrix (DESIGN.md §2): the clip's source
+/// Everything a method sees for one cell of the run matrix (ARCHITECTURE.md §2): the clip's source
 /// frames S_t with landmarks and masks, and the edit (per-frame edits E_t and the prompt).
 public struct MethodInput: Sendable {
     /// Source frames S_t at the evaluation resolution: the consistency reference (ground-truth
@@ -71,7 +72,7 @@ public final class MethodRecorder: @unchecked Sendable {
     public var attachedReports: [String: Data] { lock.withLock { reports } }
 }
 
-/// Where the avatar stage (DESIGN.md §4) left the clip's trained head avatar: a folder with
+/// Where the avatar stage (ARCHITECTURE.md §4) left the clip's trained head avatar: a folder with
 /// `gaussians.safetensors`, `tracking.json`, `settings.json` and per-frame `renders/`, `alpha/`,
 /// `depth/`, `normals/`, `trajectories/` at the clip's own resolution (read it with
 /// `AvatarPipeline.loadAvatar(from:)` in HeadAvatar). Methods built on the avatar — avatar-refit,
@@ -98,11 +99,15 @@ public protocol VideoEditingMethod: Sendable {
     /// Whether the method needs the clip's trained head avatar (``MethodInput/avatar``); the
     /// harness then trains or reads it before the method runs. False by default.
     var needsAvatar: Bool { get }
+    /// What the method reads besides its ``MethodInput`` and settings (e.g. frames made
+    /// elsewhere), as extra parts of its cache key for `clip`. Empty by default.
+    func externalInputs(for clip: ClipMetadata) -> [String: String]
     func run(_ input: MethodInput) throws -> [Image]
 }
 
 extension VideoEditingMethod {
     public var needsAvatar: Bool { false }
+    public func externalInputs(for clip: ClipMetadata) -> [String: String] { [:] }
 }
 
 /// Errors of method selection and execution; each says what is wrong and the fix.
@@ -133,18 +138,20 @@ public enum MethodError: Error, CustomStringConvertible, Equatable {
 }
 
 /// The unedited source frames — the temporal-consistency reference (perfectly consistent, no edit).
-public struct SourceMethod: VideoEditingMethod {
-    public init() {}
-    public var id: String { "source" }
-    public var settings: [String: String] { [:] }
+public struct SourceMethod: CatalogMethod {
+    public static let methodID = "source"
+    public static let summary = "the unedited source frames (consistency reference, no edit)"
+    public let options: NoSettings
+    public init(options: NoSettings = NoSettings()) { self.options = options }
     public func run(_ input: MethodInput) throws -> [Image] { input.source }
 }
 
 /// The raw per-frame edits E_t — what the per-frame tool gives before any consistency method.
-public struct PerFrameMethod: VideoEditingMethod {
-    public init() {}
-    public var id: String { "per-frame" }
-    public var settings: [String: String] { [:] }
+public struct PerFrameMethod: CatalogMethod {
+    public static let methodID = "per-frame"
+    public static let summary = "the raw per-frame edits of the editing tool (no consistency method)"
+    public let options: NoSettings
+    public init(options: NoSettings = NoSettings()) { self.options = options }
     public func run(_ input: MethodInput) throws -> [Image] { input.edit.frames }
 }
 
@@ -167,6 +174,13 @@ public struct ExternalFramesMethod: VideoEditingMethod {
         return candidates.first { !ClipStore.pngFiles(in: $0).isEmpty }
     }
 
+    /// The content of the clip's frame files (hashed, not decoded): outputs made elsewhere change
+    /// without the method's settings changing.
+    public func externalInputs(for clip: ClipMetadata) -> [String: String] {
+        guard let folder = folder(for: clip) else { return [:] }
+        return ["frames_hash": ClipStore.contentHash(ofPNGsIn: folder)]
+    }
+
     public func run(_ input: MethodInput) throws -> [Image] {
         guard let folder = folder(for: input.clip) else {
             throw MethodError.framesFolder(path: directory.path, reason: "no PNG frames in it, in \(input.clip.dataset)_\(input.clip.clip)/ or in \(input.clip.clip)/")
@@ -176,33 +190,70 @@ public struct ExternalFramesMethod: VideoEditingMethod {
     }
 }
 
-/// A catalogue of methods by id with a one-line summary and a factory taking the experiment's
-/// settings. FYM, its ablations and the baselines add entries; `frames:DIR` is always available.
+/// A method the catalogue makes from settings: its id, one-line summary and settings type are
+/// declared once on the type; `id` and `settings` follow from them. Adding a baseline is one
+/// file with such a type and `.method(MyMethod.self)` in a catalogue (Baselines/README.md).
+public protocol CatalogMethod: VideoEditingMethod {
+    associatedtype Options: SettingsType
+    /// The id in experiment files and tables.
+    static var methodID: String { get }
+    /// One line for `fym-bench methods`: what the method does, with its citation.
+    static var summary: String { get }
+    /// The method's settings.
+    var options: Options { get }
+    init(options: Options)
+}
+
+extension CatalogMethod {
+    public var id: String { Self.methodID }
+    public var settings: [String: String] { options.dictionary }
+
+    /// The method with settings parsed from strings (the schema's defaults for missing keys).
+    public init(parsing strings: [String: String]) throws(MethodError) {
+        do { self.init(options: try Options(parsing: strings)) } catch { throw MethodError(setting: error, method: Self.methodID) }
+    }
+}
+
+extension MethodError {
+    /// The settings error of method `method`.
+    public init(setting error: SettingError, method: String) {
+        switch error {
+        case let .unknownKey(key, known): self = .unknownSetting(method: method, key: key, known: known)
+        case let .invalidValue(key, reason): self = .invalidSetting(method: method, key: key, reason: reason)
+        }
+    }
+}
+
+/// A catalogue of methods by id with a one-line summary, their settings and a factory taking the
+/// experiment's settings. FYM, its ablations and the baselines add entries; `frames:DIR` is
+/// always available.
 public struct MethodCatalog: Sendable {
     public struct Entry: Sendable {
         public var id: String
         public var summary: String
-        public var settingKeys: [String]
-        public var make: @Sendable ([String: String]) throws -> any VideoEditingMethod
+        /// Every setting with its default, accepted values and description.
+        public var settings: [SettingHelp]
+        let makeMethod: @Sendable ([String: String]) throws(MethodError) -> any VideoEditingMethod
 
-        public init(id: String, summary: String, settingKeys: [String] = [],
-                    make: @escaping @Sendable ([String: String]) throws -> any VideoEditingMethod) {
-            self.id = id
-            self.summary = summary
-            self.settingKeys = settingKeys
-            self.make = make
+        public var settingKeys: [String] { settings.map(\.key) }
+
+        /// The entry of a ``CatalogMethod`` type: everything is read from the type.
+        public static func method<M: CatalogMethod>(_ type: M.Type) -> Entry {
+            Entry(id: M.methodID, summary: M.summary, settings: M.Options.schema.help) { strings throws(MethodError) in
+                try M(parsing: strings)
+            }
         }
     }
 
     public var entries: [Entry]
 
-    public init(entries: [Entry]) { self.entries = entries }
+    public init(entries: [Entry]) {
+        precondition(Set(entries.map(\.id)).count == entries.count, "a method id is listed twice")
+        self.entries = entries
+    }
 
     /// The reference methods every experiment can use.
-    public static let reference = MethodCatalog(entries: [
-        Entry(id: "source", summary: "the unedited source frames (consistency reference, no edit)") { _ in SourceMethod() },
-        Entry(id: "per-frame", summary: "the raw per-frame edits of the editing tool (no consistency method)") { _ in PerFrameMethod() },
-    ])
+    public static let reference = MethodCatalog(entries: [.method(SourceMethod.self), .method(PerFrameMethod.self)])
 
     public func adding(_ other: MethodCatalog) -> MethodCatalog { MethodCatalog(entries: entries + other.entries) }
 
@@ -214,9 +265,6 @@ public struct MethodCatalog: Sendable {
             return ExternalFramesMethod(directory: URL(fileURLWithPath: String(id.dropFirst(7))))
         }
         guard let entry = entries.first(where: { $0.id == id }) else { throw MethodError.unknownMethod(id, known: ids) }
-        for key in settings.keys.sorted() where !entry.settingKeys.contains(key) {
-            throw MethodError.unknownSetting(method: id, key: key, known: entry.settingKeys)
-        }
-        return try entry.make(settings)
+        return try entry.makeMethod(settings)
     }
 }

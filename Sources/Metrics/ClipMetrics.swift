@@ -1,7 +1,7 @@
 import CLIP
 import Foundation
 
-/// The CLIP prompt-alignment metrics (DESIGN.md §7) on L2-normalised CLIP embeddings:
+/// The CLIP prompt-alignment metrics (ARCHITECTURE.md §7) on L2-normalised CLIP embeddings:
 ///
 /// - `clip_text`: CLIP score (Hessel et al. 2021, CLIPScore with w = 100 as in torchmetrics):
 ///   max(100·cos(E_I(O_t), E_T(target caption)), 0) per frame, mean over frames.

@@ -94,9 +94,12 @@ public struct MetricResult: Sendable, Codable, Equatable {
 /// A metric plugin: a descriptor plus an evaluation over one clip's frames.
 ///
 /// Adding a metric is one new type conforming to this protocol and one entry in
-/// ``MetricRegistry/builtIn``.
+/// ``MetricCatalog/builtIn`` (or a catalogue of your own given to the harness).
 public protocol Metric: Sendable {
     var descriptor: MetricDescriptor { get }
+    /// The source-frame flows (from, to) the metric reads for a clip of `frameCount` frames: the
+    /// harness computes them once per clip and shares them between methods. Empty by default.
+    func sourceFlowPairs(frameCount: Int) -> [SourceFlowPair]
     func evaluate(_ context: MetricContext) throws -> MetricResult
 }
 
@@ -125,9 +128,32 @@ public enum MetricError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// The built-in metrics (``../shared/DESIGN.md`` §7).
-public enum MetricRegistry {
-    public static let builtIn: [any Metric] = [
+/// A flow between two source frames, by index.
+public struct SourceFlowPair: Hashable, Sendable {
+    public var from: Int
+    public var to: Int
+    public init(from: Int, to: Int) {
+        self.from = from
+        self.to = to
+    }
+}
+
+extension Metric {
+    public func sourceFlowPairs(frameCount: Int) -> [SourceFlowPair] { [] }
+}
+
+/// A catalogue of metrics by id; the harness evaluates the metrics of an experiment from one
+/// (``builtIn`` by default) and loads the models their descriptors require.
+public struct MetricCatalog: Sendable {
+    public let metrics: [any Metric]
+
+    public init(_ metrics: [any Metric]) {
+        precondition(Set(metrics.map(\.id)).count == metrics.count, "a metric id is listed twice")
+        self.metrics = metrics
+    }
+
+    /// The built-in metrics (ARCHITECTURE.md §7).
+    public static let builtIn = MetricCatalog([
         WarpErrorMetric(longRange: false),
         WarpErrorMetric(longRange: true),
         FlickerMetric(),
@@ -141,15 +167,15 @@ public enum MetricRegistry {
         ClipMetric(kind: .text),
         ClipMetric(kind: .direction),
         ClipMetric(kind: .frame),
-    ]
+    ])
 
-    public static var ids: [String] { builtIn.map(\.id) }
+    public var ids: [String] { metrics.map(\.id) }
 
-    /// The metric with this id, from `metrics` (the built-ins by default).
-    public static func metric(_ id: String, in metrics: [any Metric] = builtIn) throws -> any Metric {
-        guard let m = metrics.first(where: { $0.id == id }) else {
-            throw MetricError.unknownMetric(id, known: metrics.map(\.id))
-        }
+    /// The metric with this id.
+    public func metric(_ id: String) throws(MetricError) -> any Metric {
+        guard let m = metrics.first(where: { $0.id == id }) else { throw .unknownMetric(id, known: ids) }
         return m
     }
+
+    public func adding(_ other: MetricCatalog) -> MetricCatalog { MetricCatalog(metrics + other.metrics) }
 }

@@ -7,7 +7,7 @@ import Imaging
 /// Everything the metrics of one clip × edit × method cell see, with memoised flows and landmarks
 /// so that metrics sharing them (warping error, motion alignment, …) compute them once.
 ///
-/// Frames are quantised to 8 bits on entry ("8-bit RGB at the edges", DESIGN.md §9), so a cell
+/// Frames are quantised to 8 bits on entry ("8-bit RGB at the edges", ARCHITECTURE.md §9), so a cell
 /// evaluated from frames in memory gives the same numbers as one evaluated from its PNG files.
 /// All frames must share the output's size: metrics run at the evaluation resolution chosen by
 /// the experiment. Thread-safe; flows of different pairs can be computed in parallel.

@@ -38,7 +38,7 @@ public enum WarpingError {
 
 /// `warp_error` (consecutive pairs) and `warp_error_long` (frame 0 against every frame t):
 /// flow and occlusion from the source frames S, applied to the output frames O (Lai et al. 2018
-/// protocol as DESIGN.md §7 pins it), reported ×10⁻³.
+/// protocol as ARCHITECTURE.md §7 pins it), reported ×10⁻³.
 public struct WarpErrorMetric: Metric {
     public let longRange: Bool
 
@@ -53,6 +53,13 @@ public struct WarpErrorMetric: Metric {
             unit: "×10⁻³", lowerBound: 0, upperBound: 3000, direction: .lowerIsBetter, requires: [.source])
     }
 
+    /// Both directions of every evaluated pair (the occlusion test needs the backward flow).
+    func pairs(frameCount n: Int) -> [(Int, Int)] { (1..<max(1, n)).map { longRange ? (0, $0) : ($0 - 1, $0) } }
+
+    public func sourceFlowPairs(frameCount: Int) -> [SourceFlowPair] {
+        pairs(frameCount: frameCount).flatMap { [SourceFlowPair(from: $0.0, to: $0.1), SourceFlowPair(from: $0.1, to: $0.0)] }
+    }
+
     public func evaluate(_ context: MetricContext) throws -> MetricResult {
         let n = context.frameCount
         let variant = "flow \(context.flowEstimator.identifier) on source frames, occlusion fw-bw + motion boundary (Lai 2018), "
@@ -60,8 +67,8 @@ public struct WarpErrorMetric: Metric {
         guard context.source != nil else {
             return .unavailable(descriptor.id, frames: n, reason: "no source frames to take flow from", variant: variant)
         }
-        let pairs = (1..<max(1, n)).map { longRange ? (0, $0) : ($0 - 1, $0) }
-        context.prefetchFlows(pairs.flatMap { [(.source, $0.0, $0.1), (.source, $0.1, $0.0)] })
+        let pairs = pairs(frameCount: n)
+        context.prefetchFlows(sourceFlowPairs(frameCount: n).map { (.source, $0.from, $0.to) })
         var perFrame = [Double?](repeating: nil, count: n)
         var missing: [Int] = []
         var occluded = 0.0
@@ -111,6 +118,10 @@ public struct MotionAlignmentMetric: Metric {
         MetricDescriptor(id: "motion_alignment",
                          summary: "V2VBench motion alignment: -mean endpoint error between flow(O_t->O_t+1) and flow(S_t->S_t+1)",
                          unit: "px", lowerBound: nil, upperBound: 0, direction: .higherIsBetter, requires: [.source])
+    }
+
+    public func sourceFlowPairs(frameCount: Int) -> [SourceFlowPair] {
+        (1..<max(1, frameCount)).map { SourceFlowPair(from: $0 - 1, to: $0) }
     }
 
     public func evaluate(_ context: MetricContext) throws -> MetricResult {

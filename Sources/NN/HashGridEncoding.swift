@@ -4,7 +4,7 @@ import Tensor
 
 /// Sizes of a ``HashGridEncoding``: L levels of F features each, one table of 2^log2TableSize
 /// entries per level, and per-level grid resolutions growing geometrically from the base to the
-/// maximum resolution — separately for the two spatial axes and the time axis (DESIGN.md §5.1).
+/// maximum resolution — separately for the two spatial axes and the time axis (ARCHITECTURE.md §5.1).
 ///
 /// Defaults are for FYM's trajectory field on the quick profile (64×64 frames, ≤ 120 frames):
 /// the finest spatial level reaches one cell per pixel at 64², the finest temporal level two

@@ -171,7 +171,7 @@ public func sinusoidalEmbedding(_ values: [Float], dimension: Int, maxPeriod: Fl
 
 /// Multi-head scaled dot-product attention over token sequences (Vaswani et al. 2017) with an
 /// optional additive bias on the logits — the hook FYM's dynamic re-weighted attention uses to add
-/// β·log ω_j per key token (DESIGN.md §5.3).
+/// β·log ω_j per key token (ARCHITECTURE.md §5.3).
 ///
 /// `query` [B, Tq, D], `key`/`value` [B, Tk, D] (already projected); heads split D. The bias must
 /// broadcast to [B, heads, Tq, Tk]. Returns [B, Tq, D].

@@ -90,7 +90,7 @@ public struct UNetConfiguration: Codable, Sendable, Equatable {
     /// Channels of an extra conditioning map injected at each level (1×1 convolution, added to
     /// the hidden state on entry to the level in the encoder and in the decoder, at that
     /// level's resolution); 0 for none. FYM feeds
-    /// its multi-scale trajectory features here (DESIGN.md §5.2).
+    /// its multi-scale trajectory features here (ARCHITECTURE.md §5.2).
     public var levelConditionChannels: [Int]
 
     public init(inChannels: Int, outChannels: Int, channels: [Int], blocksPerLevel: Int = 2, attentionLevels: [Int] = [],

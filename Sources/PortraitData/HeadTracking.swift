@@ -2,7 +2,7 @@ import Foundation
 import Head
 
 /// Runs the ``HeadTracker`` on a prepared clip: synthetic clips with their true camera, real ones
-/// with the nominal portrait camera of the clip's size (DESIGN.md §4).
+/// with the nominal portrait camera of the clip's size (ARCHITECTURE.md §4).
 public enum HeadTracking {
     public static func track(clip: Clip, directory: URL? = nil, maxFrames: Int? = nil, tracker: HeadTracker = HeadTracker()) throws -> HeadTracker.Result {
         let n = min(maxFrames ?? clip.frameCount, clip.frameCount)

@@ -3,7 +3,7 @@ import Foundation
 import Head
 import Imaging
 
-/// Generates a synthetic talking-head dataset (DESIGN.md §3.1): per subject an identity, a
+/// Generates a synthetic talking-head dataset (ARCHITECTURE.md §3.1): per subject an identity, a
 /// background and a ``SyntheticPerformance``, rendered by the ground-truth renderer with exact
 /// landmarks, head masks, normals, optical flow t → t+1 and trajectories t → 0.
 public struct SyntheticGenerator: Sendable {

@@ -30,8 +30,8 @@ public struct Conv2DGeometry: Sendable, Equatable {
 /// [Cin·kh·kw, Ho·Wo] patch matrix and multiplies by the weight viewed as [Cout, Cin·kh·kw]
 /// with one multithreaded sgemm per image (Chellapilla et al. 2006; the layout Caffe and
 /// PyTorch's CPU "slow_conv2d" use). 1×1 stride-1 convolutions skip the lowering.
-/// The backward pass re-lowers each image instead of keeping the patch matrices, trading
-/// ~5% time for an order of magnitude less memory.
+/// The backward pass re-lowers each image instead of keeping the patch matrices, trading a
+/// little time for an order of magnitude less memory (docs/notes/2026-12-02-doc-comment-measurements.md).
 public enum ConvKernels {
     /// How a convolution is lowered to matrix products.
     public enum Algorithm: String, Sendable, CaseIterable {

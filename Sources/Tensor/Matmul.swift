@@ -3,8 +3,7 @@ import Foundation
 
 /// Thin wrapper over OpenBLAS `cblas_sgemm` (row-major). OpenBLAS runs its own threads (as many as
 /// cores by default), so callers never call it from inside `Parallel` workers: concurrent calls
-/// are serialised by OpenBLAS 0.3.21 anyway (measured: two threads each calling a 1-thread sgemm
-/// gain nothing).
+/// are serialised by OpenBLAS 0.3.21 anyway (measured: docs/notes/2026-12-02-doc-comment-measurements.md).
 public enum BLAS {
     /// `C = alpha·op(A)·op(B) + beta·C`, with op(A) M×K, op(B) K×N, C M×N, all row-major with the
     /// given leading dimensions.
@@ -30,8 +29,7 @@ public enum BLAS {
 
     /// The kernel family OpenBLAS selected at run time (e.g. "Haswell", "Cooperlake"). OpenBLAS
     /// detects it from the CPU unless the environment variable `OPENBLAS_CORETYPE` forces one;
-    /// on the AVX-512 development machine that choice alone moves sgemm from ~190 (Haswell) to
-    /// ~330 GFLOP/s (Cooperlake), so benchmark reports always carry it.
+    /// the choice alone moves sgemm speed several-fold, so benchmark reports always carry it.
     public static var coreName: String { String(cString: openblas_get_corename()) }
 
     /// The OpenBLAS kernel family this CPU's instruction-set flags support (`flags`: the "flags"
@@ -47,8 +45,7 @@ public enum BLAS {
     /// The kernel family to force through `OPENBLAS_CORETYPE`, or nil to keep OpenBLAS's own
     /// choice. OpenBLAS picks kernels from the CPU's family/model numbers and, for a model it does
     /// not know (a virtualised "Intel(R) Xeon(R) Processor" with AVX-512, under 0.3.21), falls back
-    /// to its SSE3 "Prescott" kernels — about 9× slower sgemm on such a machine (10 vs 90 GFLOP/s,
-    /// one thread, n = 512). Only that fallback is overridden, only when the environment sets no
+    /// to its SSE3 "Prescott" kernels, several times slower. Only that fallback is overridden, only when the environment sets no
     /// `OPENBLAS_CORETYPE` itself, and only with a family whose instructions the CPU reports.
     public static func preferredCoreType(environment: [String: String], detected: String, cpuFlags: Set<String>) -> String? {
         guard environment["OPENBLAS_CORETYPE"] == nil, detected.lowercased() == "prescott" else { return nil }

@@ -129,7 +129,7 @@ extension Variable {
 
     /// Bilinear sampling of `input` [N, C, H, W] at pixel coordinates `coordinates`
     /// [N, Ho, Wo, 2] holding (x, y): pixel centres at integer coordinates and coordinates
-    /// clamped to the image (the project's warping convention, DESIGN.md §9). Backward warping
+    /// clamped to the image (the project's warping convention, ARCHITECTURE.md §9). Backward warping
     /// by a flow u is sampling at x + u(x). Differentiable in both the image and the
     /// coordinates (zero coordinate gradient where a coordinate was clamped).
     public static func gridSample(_ input: Variable, coordinates: Variable) -> Variable {

@@ -15,7 +15,8 @@ public final class TensorStorage: @unchecked Sendable {
     /// Configures glibc's allocator once per process so that tensor buffers up to 32 MiB come
     /// from the heap and freed memory is kept for reuse (`M_MMAP_THRESHOLD` = 32 MiB, the
     /// maximum, and no trimming). Without it every large temporary is a fresh `mmap`, and the
-    /// page faults that zero it cost about a third of a UNet training step in kernel time.
+    /// page faults that zero it cost a large share of a UNet training step in kernel time
+    /// (docs/notes/2026-12-02-doc-comment-measurements.md).
     static let allocatorConfigured: Bool = {
         #if canImport(Glibc)
         _ = mallopt(M_TRIM_THRESHOLD, Int32.max)

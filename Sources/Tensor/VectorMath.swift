@@ -102,7 +102,7 @@ extension UnsafeMutablePointer where Pointee == Float {
 /// SiLU kernels of the standalone activation. Written as
 /// plain scalar loops over ``VectorMath/exp(_:)`` so that LLVM's loop vectoriser turns
 /// them into packed code (the generic `SIMD` min/max/rounding of the standard library is not
-/// vectorised and measured 4× slower).
+/// vectorised; docs/notes/2026-12-02-doc-comment-measurements.md).
 public enum SiLUKernels {
     /// y = x·σ(x) for `count` elements; `y` must not overlap `x` (LLVM's runtime alias check would
     /// send exact aliasing down the scalar path).

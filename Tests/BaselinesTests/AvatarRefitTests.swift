@@ -30,7 +30,7 @@ final class AvatarRefitTests: XCTestCase {
         // The edit: red +0.25 on the head, and a whole-frame brightness flicker of ±0.08 per frame.
         let edits = SyntheticAvatarFixture.redEditWithFlicker(clip)
         let avatar = try AvatarPipeline.loadAvatar(from: reference.directory)
-        let output = try AvatarRefitMethod(iterations: 150).run(input(clip, edits: edits, avatar: reference))
+        let output = try AvatarRefitMethod(parsing: ["iterations": "150"]).run(input(clip, edits: edits, avatar: reference))
         XCTAssertEqual(output.count, n)
         var redShift: [Float] = [], greenShift: [Float] = [], residualFlicker: [Float] = [], outsideError: Float = 0, outsideCount = 0
         for t in 0..<n {
@@ -74,8 +74,8 @@ final class AvatarRefitTests: XCTestCase {
     func testNeedsAnAvatarWithEnoughFrames() throws {
         let (root, clip, reference) = try Self.clipWithAvatar(iterations: 5)
         defer { try? FileManager.default.removeItem(at: root) }
-        XCTAssertTrue(AvatarRefitMethod().needsAvatar)
-        XCTAssertThrowsError(try AvatarRefitMethod(iterations: 1).run(input(clip, edits: clip.frames, avatar: nil))) { error in
+        XCTAssertTrue(AvatarRefitMethod(options: .init()).needsAvatar)
+        XCTAssertThrowsError(try AvatarRefitMethod(parsing: ["iterations": "1"]).run(input(clip, edits: clip.frames, avatar: nil))) { error in
             guard case MethodError.invalidInput(let method, let reason)? = error as? MethodError else { return XCTFail("\(error)") }
             XCTAssertEqual(method, "avatar-refit")
             XCTAssertTrue(reason.contains("fym-bench run"), reason)
@@ -84,12 +84,12 @@ final class AvatarRefitTests: XCTestCase {
         longer.frames += clip.frames
         longer.masks += clip.masks
         longer.landmarks += clip.landmarks
-        XCTAssertThrowsError(try AvatarRefitMethod(iterations: 1).run(input(longer, edits: longer.frames, avatar: reference))) { error in
+        XCTAssertThrowsError(try AvatarRefitMethod(parsing: ["iterations": "1"]).run(input(longer, edits: longer.frames, avatar: reference))) { error in
             XCTAssertTrue("\(error)".contains("trained on 8"), "\(error)")
         }
         // A missing avatar folder names the file.
         let missing = AvatarReference(directory: root.appendingPathComponent("nowhere"), key: "x")
-        XCTAssertThrowsError(try AvatarRefitMethod(iterations: 1).run(input(clip, edits: clip.frames, avatar: missing))) { error in
+        XCTAssertThrowsError(try AvatarRefitMethod(parsing: ["iterations": "1"]).run(input(clip, edits: clip.frames, avatar: missing))) { error in
             XCTAssertTrue("\(error)".contains("nowhere"), "\(error)")
         }
         // Settings are validated by the catalogue.

@@ -17,10 +17,10 @@ final class TemporalSmoothingTests: XCTestCase {
 
     func testExponentialMovingAverageMatchesTheRecursion() throws {
         let edits = [0.0, 1.0, 0.0, 1.0].map { Image(width: 2, height: 1, channels: 3, fill: Float($0)) }
-        let out = try TemporalSmoothingMethod(alpha: 0.25).run(input(edits))
+        let out = try TemporalSmoothingMethod(parsing: ["alpha": "0.25"]).run(input(edits))
         // O0 = 0, O1 = .25, O2 = .1875, O3 = .25 + .75 * .1875 = .390625
         XCTAssertEqual(out.map { $0.pixels[0] }, [0, 0.25, 0.1875, 0.390625])
-        XCTAssertEqual(try TemporalSmoothingMethod(alpha: 1).run(input(edits)), edits)
+        XCTAssertEqual(try TemporalSmoothingMethod(parsing: ["alpha": "1"]).run(input(edits)), edits)
     }
 
     func testCatalogValidatesAlpha() throws {

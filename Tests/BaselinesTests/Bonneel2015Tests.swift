@@ -116,7 +116,7 @@ final class Bonneel2015Tests: XCTestCase {
         let still = BaselineScenes.texture(32, 32, shift: 0)
         let n = 5
         let edits = offsets(n).map { c in Image(width: 32, height: 32, channels: 3, pixels: still.pixels.map { $0 + c }) }
-        let out = try BlindTemporalConsistencyMethod().run(BaselineScenes.input(source: Array(repeating: still, count: n), edits: edits))
+        let out = try BlindTemporalConsistencyMethod(options: .init()).run(BaselineScenes.input(source: Array(repeating: still, count: n), edits: edits))
         XCTAssertEqual(out.count, n)
         for t in 1..<n {
             XCTAssertLessThan(meanAbs(out[t], edits[0], inset: 0), 0.003, "frame \(t)")
@@ -130,7 +130,7 @@ final class Bonneel2015Tests: XCTestCase {
         let source = (0..<n).map { BaselineScenes.texture(48, 40, shift: 1.5 * Float($0)) }
         let c = offsets(n)
         let edits = (0..<n).map { t in Image(width: 48, height: 40, channels: 3, pixels: source[t].pixels.map { $0 + c[t] }) }
-        let out = try BlindTemporalConsistencyMethod().run(BaselineScenes.input(source: source, edits: edits))
+        let out = try BlindTemporalConsistencyMethod(options: .init()).run(BaselineScenes.input(source: source, edits: edits))
         for t in 1..<n {
             let target = edits[t].pixels.map { $0 - c[t] }   // S_t with frame 0's offset (0)
             let targetImage = Image(width: 48, height: 40, channels: 3, pixels: target)
@@ -148,7 +148,7 @@ final class Bonneel2015Tests: XCTestCase {
         XCTAssertThrowsError(try Baselines.catalog.make("bonneel2015", settings: ["levels": "2.5"])) { XCTAssertTrue("\($0)".contains("levels")) }
         XCTAssertThrowsError(try Baselines.catalog.make("bonneel2015", settings: ["flow": "raft"])) { XCTAssertTrue("\($0)".contains("raft")) }
         let edits = [Image(width: 4, height: 4, channels: 3)]
-        XCTAssertThrowsError(try BlindTemporalConsistencyMethod().run(BaselineScenes.input(source: edits + edits, edits: edits))) {
+        XCTAssertThrowsError(try BlindTemporalConsistencyMethod(options: .init()).run(BaselineScenes.input(source: edits + edits, edits: edits))) {
             XCTAssertTrue("\($0)".contains("1 edited frames for 2 source frames"))
         }
     }

@@ -25,9 +25,9 @@ final class KeyframePropagationTests: XCTestCase {
     }
 
     func testKeyframesCoverBothEnds() {
-        XCTAssertEqual(KeyframePropagationMethod(interval: 10).keyframes(count: 25), [0, 10, 20, 24])
-        XCTAssertEqual(KeyframePropagationMethod(interval: 10).keyframes(count: 21), [0, 10, 20])
-        XCTAssertEqual(KeyframePropagationMethod(interval: 1).keyframes(count: 3), [0, 1, 2])
+        XCTAssertEqual(try KeyframePropagationMethod(parsing: ["interval": "10"]).keyframes(count: 25), [0, 10, 20, 24])
+        XCTAssertEqual(try KeyframePropagationMethod(parsing: ["interval": "10"]).keyframes(count: 21), [0, 10, 20])
+        XCTAssertEqual(try KeyframePropagationMethod(parsing: ["interval": "1"]).keyframes(count: 3), [0, 1, 2])
     }
 
     /// Key frames keep their edits; a flickering edit between them is replaced by the key
@@ -37,7 +37,7 @@ final class KeyframePropagationTests: XCTestCase {
         let n = 11, width = 64, height = 32
         let source = (0..<n).map { BaselineScenes.texture(width, height, shift: 2 * Float($0)) }
         // Key frames (0, 5, 10 at interval 5) edited with offset 0, the others with flicker.
-        let method = KeyframePropagationMethod(interval: 5)
+        let method = try KeyframePropagationMethod(parsing: ["interval": "5"])
         let keys = Set(method.keyframes(count: n))
         let offsets = (0..<n).map { keys.contains($0) ? Float(0) : ($0 % 2 == 0 ? 0.1 : -0.08) }
         let edits = (0..<n).map { t in Image(width: width, height: height, channels: 3, pixels: source[t].pixels.map { $0 + offsets[t] }) }

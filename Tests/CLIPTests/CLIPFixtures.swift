@@ -2,6 +2,7 @@ import CLIP
 import Foundation
 import Tensor
 import XCTest
+import TestFixtures
 
 struct MissingCLIPFixtures: Error {}
 
@@ -11,15 +12,8 @@ struct MissingCLIPFixtures: Error {}
 /// tests work from the scratch package and from `Tests/CLIPTests` of the main repository alike.
 enum CLIPFixtures {
     static let directory: URL? = {
-        var dir = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<10 {
-            let candidate = dir.appendingPathComponent("shared/fixtures/clip-tiny")
-            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("reference.json").path) {
-                return candidate
-            }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
+        let candidate = TestPaths.fixture("clip-tiny")
+        return FileManager.default.fileExists(atPath: candidate.appendingPathComponent("reference.json").path) ? candidate : nil
     }()
 
     static func folder() throws -> URL {

@@ -1,11 +1,12 @@
 import Foundation
 import XCTest
+import TestFixtures
 
 /// End-to-end tests of the `fym-bench` executable: JSON shapes, values against the fixtures'
 /// reference outputs, and exit codes on bad input.
 final class CommandTests: XCTestCase {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let fixtures = repository.deletingLastPathComponent().appendingPathComponent("shared/fixtures/faces")
+    static let repository = TestPaths.repository
+    static let fixtures = TestPaths.fixture("faces")
 
     /// The built executable sits in the products directory, beside the test bundle (on Linux
     /// the bundle URL is that directory; on Darwin it is the .xctest bundle inside it).

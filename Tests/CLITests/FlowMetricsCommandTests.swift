@@ -1,10 +1,10 @@
 import Foundation
+import TestFixtures
 import XCTest
 
 /// `fym-bench pair-metrics`, `flow` and `metrics` end to end against `shared/fixtures/metrics`.
 final class FlowMetricsCommandTests: XCTestCase {
-    static let metricsFixtures = CommandTests.repository.deletingLastPathComponent()
-        .appendingPathComponent("shared/fixtures/metrics")
+    static let metricsFixtures = TestPaths.fixture("metrics")
 
     func path(_ name: String) -> String { Self.metricsFixtures.appendingPathComponent(name).path }
 

@@ -6,6 +6,7 @@ import Imaging
 import Metrics
 import PortraitData
 import XCTest
+import TestFixtures
 
 /// A short real clip for the editing tests: the three Carphone frames of
 /// `shared/fixtures/metrics` (176×144, consecutive), with landmarks detected by the project's
@@ -22,11 +23,7 @@ final class EditingFixture: @unchecked Sendable {
     /// default estimator.
     let flows: [String: FlowField]
 
-    static var directory: URL {
-        let me = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-        let repoRoot = me.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repoRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/metrics")
-    }
+    static var directory: URL { TestPaths.fixture("metrics") }
 
     private init() {
         var frames: [Image] = [], landmarks: [[SIMD2<Double>]?] = [], masks: [Image] = []

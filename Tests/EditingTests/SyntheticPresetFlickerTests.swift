@@ -5,6 +5,7 @@ import Imaging
 import Metrics
 import PortraitData
 import XCTest
+import TestFixtures
 
 /// The acceptance test on the quick synthetic preset: per-frame edits at the default
 /// consistency (0) flicker — warping error ≥ 3× the source's — and at consistency 1 they do not
@@ -12,9 +13,7 @@ import XCTest
 /// size), first 24 frames; relighting uses the clip's ground-truth normals.
 final class SyntheticPresetFlickerTests: XCTestCase {
     func testEditsFlickerAtConsistencyZeroAndNotAtOne() throws {
-        let repo = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        var manifest = try DatasetManifest.load(repo.appendingPathComponent("Datasets/synthetic-quick.yaml"))
+        var manifest = try DatasetManifest.load(TestPaths.inRepository("Datasets/synthetic-quick.yaml"))
         manifest.synthetic?.subjects = 1
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flicker-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }

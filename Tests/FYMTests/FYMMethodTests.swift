@@ -23,7 +23,7 @@ final class FYMMethodTests: XCTestCase {
         var s = ["size": "32", "field_steps": "100", "diffusion_steps": "50", "memory_steps": "40", "adaptation_steps": "10", "sampling_steps": "4",
                  "keyframe_interval": "4"]
         for (k, v) in overrides { s[k] = v }
-        return try FYMMethod(settings: FYMSettings(parsing: s))
+        return try FYMMethod(parsing: s)
     }
 
     func input(_ clip: Clip, edits: [Image], avatar: AvatarReference, shared: URL) -> MethodInput {
@@ -164,19 +164,19 @@ final class FYMMethodTests: XCTestCase {
         for (key, value) in [("mhe", "grid"), ("dra", "sometimes"), ("size", "30"), ("shared_noise", "yes"), ("sampling_steps", "0"),
                              ("generator", "gan"), ("prediction", "x0"), ("start_timestep", "1000"), ("residual_mask", "head"),
                              ("memory_steps", "-1"), ("mask_dilation", "5"), ("appearance_memory", "yes"), ("ema", "1"), ("source_seed", "-3")] {
-            XCTAssertThrowsError(try FYMSettings(parsing: [key: value]), key) { error in
+            XCTAssertThrowsError(try FYMMethod(parsing: [key: value]), key) { error in
                 guard case MethodError.invalidSetting(method: "fym", key: key, _) = error else { return XCTFail("\(error)") }
             }
         }
         XCTAssertEqual(try FYMSettings(parsing: [:]), FYMSettings())
         // Every key but the preset (which only chooses the starting values) is reported.
-        XCTAssertEqual(Set(FYMSettings().dictionary.keys), Set(FYMSettings.keys).subtracting(["preset"]))
+        XCTAssertEqual(Set(FYMSettings().dictionary.keys), Set(FYMSettings.schema.keys).subtracting(["preset"]))
         let full = try FYMSettings(parsing: ["preset": "full", "diffusion_steps": "10"])
         XCTAssertEqual(full.size, 128)
         XCTAssertEqual(full.fieldSteps, 1600)
         XCTAssertEqual(full.diffusionSteps, 10, "an explicit key overrides the preset")
         XCTAssertEqual(try FYMSettings(parsing: ["preset": "quick"]), FYMSettings())
-        XCTAssertThrowsError(try FYMSettings(parsing: ["preset": "huge"])) { error in
+        XCTAssertThrowsError(try FYMMethod(parsing: ["preset": "huge"])) { error in
             guard case MethodError.invalidSetting(method: "fym", key: "preset", _) = error else { return XCTFail("\(error)") }
         }
         let image = Image(width: 8, height: 8, channels: 3)

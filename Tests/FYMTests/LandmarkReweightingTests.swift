@@ -3,7 +3,7 @@ import Foundation
 import Tensor
 import XCTest
 
-/// DRA's importance map and weight update against their definitions (DESIGN.md §5.3).
+/// DRA's importance map and weight update against their definitions (ARCHITECTURE.md §5.3).
 final class LandmarkReweightingTests: XCTestCase {
     /// 68 landmarks on a 64×64 frame: landmark 0 alone at (10, 10), the rest clustered far away at (50, 50).
     let landmarks: [[SIMD2<Float>]?] = [[SIMD2<Float>(10, 10)] + Array(repeating: SIMD2<Float>(50, 50), count: 67), nil]

@@ -2,6 +2,7 @@ import Face
 import Foundation
 import Imaging
 import XCTest
+import TestFixtures
 
 /// The Haar → dlib box mapping and the landmarks obtained through it, against dlib's reference
 /// landmarks on the fixture photos.
@@ -12,8 +13,7 @@ final class FaceLandmarkerTests: XCTestCase {
         var haar: [HaarBox]
     }
 
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures/faces")
+    static let fixtures = TestPaths.fixture("faces")
 
     static func references() throws -> [Reference] {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("reference.json"))) as! [String: Any]

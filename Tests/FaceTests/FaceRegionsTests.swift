@@ -2,12 +2,12 @@ import Face
 import Foundation
 import Imaging
 import XCTest
+import TestFixtures
 
 /// Region masks on real dlib landmarks (first face of a fixture photo).
 final class FaceRegionsTests: XCTestCase {
     static func referenceFace() throws -> (points: [SIMD2<Double>], width: Int, height: Int) {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures/faces/reference.json")
+        let url = TestPaths.fixture("faces/reference.json")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
         // The photo with the largest first face, so that every region spans many pixels.
         var best: (points: [SIMD2<Double>], width: Int, height: Int, iod: Double)?

@@ -1,6 +1,7 @@
 import Face
 import Foundation
 import XCTest
+import TestFixtures
 
 final class FaceTopologyTests: XCTestCase {
     func testGroupsPartitionThe68Points() {
@@ -14,8 +15,7 @@ final class FaceTopologyTests: XCTestCase {
     func testInterocularDistanceOnReferenceLandmarks() throws {
         // dlib's landmarks for the first face of a fixture photo: the eye centres are a plausible
         // distance apart (a fraction of the box width).
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures/faces/reference.json")
+        let url = TestPaths.fixture("faces/reference.json")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
         let image = (json["images"] as! [[String: Any]])[0]
         let face = (image["dlib_faces"] as! [[String: Any]])[0]

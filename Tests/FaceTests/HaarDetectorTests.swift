@@ -2,6 +2,7 @@ import Face
 import Foundation
 import Imaging
 import XCTest
+import TestFixtures
 
 /// The Haar cascade detector against OpenCV 4.6 (`shared/fixtures/faces/reference.json`) and
 /// unit tests of its parts. Reference values in the unit tests were produced by OpenCV 4.6's
@@ -14,15 +15,8 @@ final class HaarDetectorTests: XCTestCase {
     /// `shared/fixtures/faces`: CI clones the repository beside `shared/`; look in the parents
     /// of this file (symlinks resolved) for `shared/fixtures/faces/reference.json`.
     static let fixtureDirectory: URL? = {
-        var dir = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<8 {
-            let candidate = dir.appendingPathComponent("shared/fixtures/faces")
-            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("reference.json").path) {
-                return candidate
-            }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
+        let candidate = TestPaths.fixture("faces")
+        return FileManager.default.fileExists(atPath: candidate.appendingPathComponent("reference.json").path) ? candidate : nil
     }()
 
     private func fixtures() throws -> URL {

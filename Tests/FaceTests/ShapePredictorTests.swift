@@ -2,6 +2,7 @@ import Face
 import Foundation
 import Imaging
 import XCTest
+import TestFixtures
 
 /// dlib serialization reader on hand-built bytes.
 final class DlibSerializationTests: XCTestCase {
@@ -186,11 +187,7 @@ final class ShapePredictorTests: XCTestCase {
     }
 
     /// `shared/fixtures/faces` beside the repository (Tests/FaceTests/X.swift → repo → ..).
-    private static var facesDirectory: URL {
-        URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/fixtures/faces")
-    }
+    private static var facesDirectory: URL { TestPaths.fixture("faces") }
 
     func testModelStructure() throws {
         let sp = try predictor()

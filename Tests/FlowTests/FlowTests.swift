@@ -2,14 +2,11 @@ import Foundation
 import Imaging
 import XCTest
 import Flow
+import TestFixtures
 
 enum Fixtures {
-    /// `../shared/fixtures` located from this file (Tests/FlowTests/X.swift → repo root → ..).
-    static var shared: URL {
-        let me = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-        let repoRoot = me.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repoRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    }
+    /// `../shared/fixtures` (``TestPaths``).
+    static var shared: URL { TestPaths.fixtures }
 
     static func image(_ relative: String) throws -> Image {
         try Image.readPNG(shared.appendingPathComponent(relative))

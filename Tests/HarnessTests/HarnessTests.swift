@@ -7,7 +7,9 @@ import Imaging
 import Methods
 import Metrics
 import PortraitData
+import TypedSettings
 import XCTest
+import TestFixtures
 
 /// A tiny experiment on real frames: 8 frames of 48×48 cut from the Carphone fixture frames with
 /// a slow pan, per-frame "edits" with brightness jitter, and three methods (one of which fails).
@@ -18,10 +20,7 @@ final class TinyExperiment {
     let smoothed: URL
     let broken: URL
 
-    static var fixtures: URL {
-        URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    }
+    static var fixtures: URL { TestPaths.fixtures }
 
     static var executable: URL {
         let bundle = Bundle(for: TinyExperiment.self).bundleURL
@@ -253,6 +252,42 @@ final class HarnessInputTests: XCTestCase {
         XCTAssertThrowsError(try Experiment.load(url).resolve(profile: "huge")) { XCTAssertTrue("\($0)".contains("quick")) }
     }
 
+    /// Baselines/README.md's way to add a method: one file (FirstFrameColourMethod.swift) and one
+    /// catalogue line; its settings are parsed, checked, keyed and listed from its declaration.
+    func testAMethodAddedAsOneFileAndOneCatalogueLineRunsInAnExperiment() throws {
+        let t = try TinyExperiment()
+        var options = t.options(results: "R", cache: "C")
+        options.catalog = MethodCatalog.reference.adding(MethodCatalog(entries: [.method(FirstFrameColourMethod.self)]))
+        let yaml = t.yaml(extraMethods: "  - first-frame-colour\n  - {method: first-frame-colour, label: half, settings: {strength: 0.5}}",
+                          metrics: "[warp_error, edit_psnr]")
+        let config = try Experiment.load(try t.writeExperiment(yaml)).resolve(profile: "quick")
+        _ = try Runner(config: config, options: options).run()
+        let rows = try ResultTables.readRows(t.root.appendingPathComponent("R/rows.csv"))
+        func value(_ method: String, _ metric: String) throws -> Double {
+            try XCTUnwrap(rows.first { $0.method == method && $0.metric == metric }?.value, "\(method) \(metric)")
+        }
+        // The edit's brightness flicker is a per-frame colour shift: removing it lowers the warping
+        // error, fully more than half-way, and moves the output away from the edits.
+        XCTAssertLessThan(try value("first-frame-colour", "warp_error"), try value("half", "warp_error"))
+        XCTAssertLessThan(try value("half", "warp_error"), try value("per-frame", "warp_error"))
+        XCTAssertLessThan(try value("first-frame-colour", "edit_psnr"), try value("half", "edit_psnr"))
+        let entry = try XCTUnwrap(options.catalog.entries.first { $0.id == "first-frame-colour" })
+        XCTAssertEqual(entry.settings, [SettingHelp(key: "strength", defaultValue: "1.0", rule: "a number in 0…1",
+                                                    summary: "fraction of the colour difference to the first edit removed")])
+        XCTAssertThrowsError(try options.catalog.make("first-frame-colour", settings: ["strength": "2"])) {
+            XCTAssertEqual($0 as? MethodError, .invalidSetting(method: "first-frame-colour", key: "strength", reason: "'2' must be a number in 0…1"))
+        }
+        XCTAssertEqual(try options.catalog.make("first-frame-colour", settings: ["strength": "0.5"]).settings, ["strength": "0.5"])
+    }
+
+    func testBaselinesReadmeShowsTheTestedExampleVerbatim() throws {
+        let readme = try String(contentsOf: TestPaths.inRepository("Baselines/README.md"), encoding: .utf8)
+        let file = try String(contentsOf: TestPaths.inRepository("Tests/HarnessTests/FirstFrameColourMethod.swift"), encoding: .utf8)
+        let body = String(file.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)[1])
+        XCTAssertTrue(readme.contains("// Baselines/FirstFrameColour.swift\n" + body + "```"), "README example and test file differ")
+        XCTAssertTrue(readme.contains("```swift\n.method(FirstFrameColourMethod.self),\n```"))
+    }
+
     func testMethodCatalogChecksSettings() throws {
         XCTAssertThrowsError(try MethodCatalog.reference.make("source", settings: ["strength": "2"])) {
             XCTAssertTrue("\($0)".contains("no setting 'strength'"))
@@ -264,10 +299,7 @@ final class HarnessInputTests: XCTestCase {
 
 /// The CLIP metrics through the harness: numbers with weights, "n/a" with the reason without.
 final class HarnessClipTests: XCTestCase {
-    static var tinyCLIP: URL {
-        URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures/clip-tiny")
-    }
+    static var tinyCLIP: URL { TestPaths.fixture("clip-tiny") }
 
     func testClipMetricsWithWeightsFolder() throws {
         let t = try TinyExperiment()
@@ -323,7 +355,7 @@ final class HarnessAvatarSourceTests: XCTestCase {
           quick: {datasets: [syn/s0], resolution: 48}
         """
         let config = try Experiment.load(try t.writeExperiment(yaml, name: "avatar.yaml")).resolve(profile: "quick")
-        XCTAssertEqual(config.sourceFrames, "avatar")
+        XCTAssertEqual(config.sourceFrames, .avatar)
         let summary = try Runner(config: config, options: t.options(results: "R", cache: "C")).run()
         XCTAssertEqual(summary.cells.count, 2)
         let failures = try t.text("R/failures.csv")
@@ -390,7 +422,7 @@ final class HarnessAvatarMethodTests: XCTestCase {
     }
 }
 
-/// FYM through the harness at tiny sizes: every value of every DESIGN.md §5.5 switch and the
+/// FYM through the harness at tiny sizes: every value of every ARCHITECTURE.md §5.5 switch and the
 /// warp-only control run as rows of one experiment; the run's timings hold FYM's own source and
 /// edit stages; every source stage's reconstruction report is kept under `reports/`; and the
 /// DRA weight history of `dra: dynamic` becomes `figures/dra_weights_<clip>.png`.

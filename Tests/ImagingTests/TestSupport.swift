@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import XCTest
+import TestFixtures
 
 /// Deterministic SplitMix64 generator for test data (seeded, reproducible).
 struct SplitMix64 {
@@ -22,11 +23,7 @@ enum Fixtures {
     /// `/work/shared/fixtures` located from this source file: Tests/ImagingTests/X.swift → repo
     /// root → `../shared/fixtures`. Symlinks are resolved so that scratch packages that link to
     /// the test directory still find the real tree.
-    static var sharedFixtures: URL {
-        let me = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-        let repoRoot = me.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repoRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    }
+    static var sharedFixtures: URL { TestPaths.fixtures }
 }
 
 /// A fresh temporary directory, removed at the end of the test.

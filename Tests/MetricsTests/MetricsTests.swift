@@ -4,13 +4,10 @@ import Foundation
 import Imaging
 import Metrics
 import XCTest
+import TestFixtures
 
 enum MetricsFixture {
-    static var directory: URL {
-        let me = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-        let repoRoot = me.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repoRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/metrics")
-    }
+    static var directory: URL { TestPaths.fixture("metrics") }
 
     static func reference() throws -> [String: Any] {
         let data = try Data(contentsOf: directory.appendingPathComponent("reference.json"))
@@ -83,18 +80,18 @@ final class ReferenceProtocolTests: XCTestCase {
 
 final class MetricBehaviourTests: XCTestCase {
     func testRegistryListsEveryMetricOnceWithRangesAndDirections() throws {
-        let ids = MetricRegistry.ids
+        let ids = MetricCatalog.builtIn.ids
         XCTAssertEqual(Set(ids).count, ids.count)
         XCTAssertEqual(Set(ids), ["warp_error", "warp_error_long", "flicker", "motion_alignment", "lmd_mouth",
                                   "lmd_face", "edit_psnr", "edit_ssim", "psnr", "ssim", "clip_text", "clip_direction", "clip_frame"])
-        for m in MetricRegistry.builtIn {
+        for m in MetricCatalog.builtIn.metrics {
             XCTAssertFalse(m.descriptor.summary.isEmpty)
             XCTAssertFalse(m.descriptor.unit.isEmpty)
         }
-        XCTAssertEqual(try MetricRegistry.metric("warp_error").descriptor.direction, .lowerIsBetter)
-        XCTAssertEqual(try MetricRegistry.metric("flicker").descriptor.rangeText, "[0, 1]")
-        XCTAssertEqual(try MetricRegistry.metric("motion_alignment").descriptor.rangeText, "(-∞, 0]")
-        XCTAssertThrowsError(try MetricRegistry.metric("fvd")) { XCTAssertTrue("\($0)".contains("warp_error")) }
+        XCTAssertEqual(try MetricCatalog.builtIn.metric("warp_error").descriptor.direction, .lowerIsBetter)
+        XCTAssertEqual(try MetricCatalog.builtIn.metric("flicker").descriptor.rangeText, "[0, 1]")
+        XCTAssertEqual(try MetricCatalog.builtIn.metric("motion_alignment").descriptor.rangeText, "(-∞, 0]")
+        XCTAssertThrowsError(try MetricCatalog.builtIn.metric("fvd")) { XCTAssertTrue("\($0)".contains("warp_error")) }
     }
 
     func testPerfectlyConsistentOutputScoresPerfectly() throws {
@@ -152,8 +149,7 @@ final class MetricBehaviourTests: XCTestCase {
 
     func testLandmarkMetricsReportFramesWithoutFaces() throws {
         let landmarker = FaceLandmarker(detector: try HaarDetector(), predictor: try ShapePredictor())
-        let photo = try Image.readPNG(MetricsFixture.directory.deletingLastPathComponent()
-            .appendingPathComponent("faces/2008_002506.png"))
+        let photo = try Image.readPNG(TestPaths.fixture("faces/2008_002506.png"))
         let face = photo.cropped(x: 60, y: 10, width: 220, height: 200)
         let blank = Image(width: face.width, height: face.height, channels: 3, fill: 0.5)
         let context = try MetricContext(output: [face, blank], source: [face, face], landmarker: landmarker)

@@ -3,17 +3,11 @@ import Foundation
 import Imaging
 import PortraitData
 import XCTest
+import TestFixtures
 
 enum Shared {
-    static var fixtures: URL {
-        let me = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-        return me.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    }
-    static var repository: URL {
-        URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-    }
+    static var fixtures: URL { TestPaths.fixtures }
+    static var repository: URL { TestPaths.repository }
 }
 
 func temporaryDirectory() throws -> URL {

@@ -1,0 +1,76 @@
+import Flow
+import Foundation
+import PortraitData
+
+/// Planning a run: which clips (preparing datasets that are not prepared yet), whether every id
+/// the experiment names exists, and the run matrix.
+extension Runner {
+    /// The clip addresses of the run, in config order.
+    public func resolveClips() throws -> [ClipAddress] {
+        let manifests = (try? DatasetManifest.loadAll(in: options.manifests)) ?? []
+        var out: [ClipAddress] = []
+        for entry in config.clips {
+            if entry.contains("/") {
+                let address = try ClipAddress(parsing: entry)
+                let dir = options.dataRoot.clipDirectory(dataset: address.dataset, clip: address.clip)
+                if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("clip.json").path) {
+                    if let m = manifests.first(where: { $0.name == address.dataset }), let prepare = options.prepareDataset {
+                        try prepare(m)
+                    }
+                    guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("clip.json").path) else {
+                        throw RunError.notPrepared(entry)
+                    }
+                }
+                out.append(address)
+            } else if let m = manifests.first(where: { $0.name == entry }) {
+                let prepared = options.dataRoot.preparedClips(dataset: entry)
+                if !m.clipNames.allSatisfy(prepared.contains) {
+                    guard let prepare = options.prepareDataset else { throw RunError.notPrepared(entry) }
+                    options.log("preparing dataset \(entry)")
+                    try timings.timed("data", cached: false) { try prepare(m) }
+                } else {
+                    timings.timed("data", cached: true) {}
+                }
+                out += m.clipNames.map { ClipAddress(dataset: entry, clip: $0) }
+            } else {
+                let prepared = options.dataRoot.preparedClips(dataset: entry)
+                guard !prepared.isEmpty else { throw RunError.unknownDataset(entry, known: manifests.map(\.name)) }
+                out += prepared.map { ClipAddress(dataset: entry, clip: $0) }
+            }
+        }
+        return out
+    }
+
+    /// Checks ids before any work: metrics, methods, editing tools, the flow method.
+    public func validate() throws {
+        for id in config.metrics where !options.metrics.ids.contains(id) {
+            throw RunError.unknownMetric(id, known: options.metrics.ids)
+        }
+        for m in config.methods { _ = try options.catalog.make(m.method, settings: m.settings) }
+        for e in config.edits { _ = try options.editingTool(e.tool) }
+        _ = try FlowMethods.named(config.flow)
+        // A CLIP folder that is given but cannot be loaded stops the run (every cell would fail).
+        _ = try models.clip()
+    }
+
+    /// One cell of the run matrix: clip × edit × method, numbered in matrix order.
+    struct Cell {
+        var index: Int
+        var clip: ClipAddress
+        var edit: EditSpec
+        var method: MethodSpec
+    }
+
+    /// Every cell of the run: clips × edits × methods, in that nesting order.
+    func cells(clips: [ClipAddress]) -> [Cell] {
+        var cells: [Cell] = []
+        for clip in clips {
+            for edit in config.edits {
+                for method in config.methods {
+                    cells.append(Cell(index: cells.count, clip: clip, edit: edit, method: method))
+                }
+            }
+        }
+        return cells
+    }
+}
