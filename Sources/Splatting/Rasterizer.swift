@@ -85,16 +85,56 @@ public struct SplatRender: Sendable {
 /// - **Blending.** Per pixel centre p = (i + 0.5, j + 0.5): d = μ₂ − p, σ = ½ dᵀ Σ₂⁻¹ d (skipped if < 0),
 ///   α = min(maxAlpha, o·exp(−σ)), skipped if α < 1/255, front-to-back C += c α T, T ← T(1−α),
 ///   stopping before the Gaussian that would bring T to ≤ 1e-4. The background is added as T_final·bg.
+///
+/// ``ReferenceRasterizer`` is a slow, plain implementation of the same forward and backward passes
+/// (the tests compare the two).
 public enum GaussianRasterizer {
     public static let tileSize = 16
 
+    /// Renders `cloud` from `camera`: ``projectGaussians(_:camera:settings:tilesX:tilesY:)``, then
+    /// ``binIntoTiles(_:tilesX:tilesY:)``, then ``compositeTiles(_:bins:camera:background:settings:tilesX:tilesY:)``.
     public static func render(_ cloud: GaussianCloud, camera: SplatCamera,
                               background: SIMD3<Float> = .zero,
                               settings: RasterizerSettings = RasterizerSettings()) -> SplatRender {
+        let tilesX = (camera.width + tileSize - 1) / tileSize
+        let tilesY = (camera.height + tileSize - 1) / tileSize
+        let projected = projectGaussians(cloud, camera: camera, settings: settings, tilesX: tilesX, tilesY: tilesY)
+        let bins = binIntoTiles(projected, tilesX: tilesX, tilesY: tilesY)
+        let images = compositeTiles(projected, bins: bins, camera: camera, background: background,
+                                    settings: settings, tilesX: tilesX, tilesY: tilesY)
+        return SplatRender(rgb: Image(width: camera.width, height: camera.height, channels: 3, pixels: images.rgb),
+                           alpha: images.alpha, depth: images.depth, accumulatedDepth: images.accumulatedDepth,
+                           features: cloud.featureCount > 0 ? images.features : nil,
+                           finalTransmittance: images.finalTransmittance,
+                           contributorCount: images.contributorCount, radii: projected.radii, camera: camera,
+                           background: background, settings: settings, cloud: cloud,
+                           packed: projected.packed, stride: projected.stride, rawColor: projected.rawColor,
+                           tileOffsets: bins.offsets, tileList: bins.list, tilesX: tilesX, tilesY: tilesY)
+    }
+
+    /// Output of ``projectGaussians(_:camera:settings:tilesX:tilesY:)``: one packed record per
+    /// Gaussian (layout as ``SplatRender``'s `packed`) and its tile rectangle. Culled Gaussians have
+    /// radius 0 and are ignored by the later stages.
+    struct ProjectedGaussians {
+        /// Packed records, `stride` floats per Gaussian (see ``SplatRender``).
+        var packed: [Float]
+        let stride: Int
+        /// Colour before the clamp at 0, `[N×3]`.
+        var rawColor: [Float]
+        /// Pixel radius of the binning square, 0 = culled.
+        var radii: [Int32]
+        /// Overlapped tiles per Gaussian: x0, x1, y0, y1 (maxima exclusive), `[N×4]`.
+        var tileRects: [Int32]
+    }
+
+    /// Stage 1, projection (per Gaussian, in parallel): EWA 2-D covariance and its conic, pixel
+    /// centre, radius and tile rectangle, opacity, SH colour (clamped at 0), depth, features and the
+    /// σ cut-off ln(opacity/minAlpha). Culls (radius 0) Gaussians outside [near, far], with a
+    /// degenerate 2-D covariance, whose square misses the image, or whose opacity is below minAlpha.
+    static func projectGaussians(_ cloud: GaussianCloud, camera: SplatCamera, settings: RasterizerSettings,
+                                 tilesX: Int, tilesY: Int) -> ProjectedGaussians {
         let n = cloud.count
         let width = camera.width, height = camera.height
-        let tilesX = (width + tileSize - 1) / tileSize
-        let tilesY = (height + tileSize - 1) / tileSize
         let nf = cloud.featureCount
         let stride = 11 + nf
         var packed = [Float](repeating: 0, count: n * stride)
@@ -113,7 +153,6 @@ public enum GaussianRasterizer {
         let C0 = GaussianCloud.shC0, C1 = GaussianCloud.shC1
         let eps2d = settings.eps2d, kSigma = settings.extentSigmas, minAlphaCull = settings.minAlpha
 
-        // 1. Projection, per Gaussian in parallel.
         packed.withUnsafeMutableBufferPointer { pk in
         rawColor.withUnsafeMutableBufferPointer { rc in
         radii.withUnsafeMutableBufferPointer { rad in
@@ -185,8 +224,24 @@ public enum GaussianRasterizer {
                 }
             }
         }}}}}}}}}}}
+        return ProjectedGaussians(packed: packed, stride: stride, rawColor: rawColor, radii: radii, tileRects: rects)
+    }
 
-        // 2. Binning: count, prefix sum, fill (in Gaussian order), then sort every tile by depth.
+    /// Output of ``binIntoTiles(_:tilesX:tilesY:)``: tile k's Gaussians are
+    /// `list[offsets[k]..<offsets[k+1]]`, front to back.
+    struct TileBins {
+        /// Per-tile ranges into `list`, tiles + 1 entries (row-major tiles).
+        let offsets: [Int32]
+        /// Gaussian indices, grouped by tile.
+        let list: [Int32]
+    }
+
+    /// Stage 2, binning: every visible Gaussian is listed in each tile of its rectangle (count,
+    /// prefix sum, fill in Gaussian order), then each tile's list is sorted front to back by the
+    /// camera-space depth of the centre, ties by index (tiles in parallel).
+    static func binIntoTiles(_ projected: ProjectedGaussians, tilesX: Int, tilesY: Int) -> TileBins {
+        let n = projected.radii.count
+        let radii = projected.radii, rects = projected.tileRects
         let nTiles = tilesX * tilesY
         var offsets = [Int32](repeating: 0, count: nTiles + 1)
         for i in 0..<n where radii[i] > 0 {
@@ -205,6 +260,14 @@ public enum GaussianRasterizer {
                 }
             }
         }
+        sortTilesByDepth(&list, offsets: offsets, packed: projected.packed, stride: projected.stride)
+        return TileBins(offsets: offsets, list: list)
+    }
+
+    /// Sorts every tile's segment of `list` by the depth slot (9) of the packed records, ties by
+    /// Gaussian index, so the order is deterministic.
+    static func sortTilesByDepth(_ list: inout [Int32], offsets: [Int32], packed: [Float], stride: Int) {
+        let nTiles = offsets.count - 1
         list.withUnsafeMutableBufferPointer { lp in
             packed.withUnsafeBufferPointer { pk in
                 Parallel.forChunks(nTiles, costPerItem: 1 << 12) { range in
@@ -220,8 +283,33 @@ public enum GaussianRasterizer {
                 }
             }
         }
+    }
 
-        // 3. Rasterise, tiles in parallel (each tile writes only its own pixels).
+    /// Output of ``compositeTiles(_:bins:camera:background:settings:tilesX:tilesY:)``; per-pixel
+    /// arrays as in ``SplatRender`` (`rgb` planar 3×H×W, `features` planar F×H×W).
+    struct CompositedImages {
+        var rgb: [Float]
+        var alpha: [Float]
+        var depth: [Float]
+        var accumulatedDepth: [Float]
+        var features: [Float]
+        var finalTransmittance: [Float]
+        var contributorCount: [Int32]
+    }
+
+    /// Stage 3, alpha compositing (tiles in parallel; each tile writes only its own pixels). Per
+    /// pixel centre, the tile's list is walked front to back: σ = ½ dᵀ Σ₂⁻¹ d (skipped if < 0 or
+    /// beyond the packed σ cut-off), α = min(maxAlpha, o·e^(−σ)) (skipped if < minAlpha), stop before
+    /// the Gaussian that would bring T to ≤ transmittanceThreshold; colour, depth and features are
+    /// accumulated with weight α·T, then the background is added as T_final·bg.
+    static func compositeTiles(_ projected: ProjectedGaussians, bins: TileBins, camera: SplatCamera,
+                               background: SIMD3<Float>, settings: RasterizerSettings,
+                               tilesX: Int, tilesY: Int) -> CompositedImages {
+        let width = camera.width, height = camera.height
+        let nTiles = tilesX * tilesY
+        let stride = projected.stride
+        let nf = stride - 11
+        let offsets = bins.offsets
         let np = width * height
         var rgb = [Float](repeating: 0, count: 3 * np)
         var alpha = [Float](repeating: 0, count: np)
@@ -240,8 +328,8 @@ public enum GaussianRasterizer {
         feats.withUnsafeMutableBufferPointer { fP in
         finalT.withUnsafeMutableBufferPointer { tP in
         contrib.withUnsafeMutableBufferPointer { cP in
-        packed.withUnsafeBufferPointer { pk in
-        list.withUnsafeBufferPointer { lp in
+        projected.packed.withUnsafeBufferPointer { pk in
+        bins.list.withUnsafeBufferPointer { lp in
             Parallel.forChunks(nTiles, costPerItem: 1 << 14) { range in
                 var acc = [Float](repeating: 0, count: channels)
                 for k in range {
@@ -287,14 +375,8 @@ public enum GaussianRasterizer {
                 }
             }
         }}}}}}}}}
-
-        return SplatRender(rgb: Image(width: width, height: height, channels: 3, pixels: rgb),
-                           alpha: alpha, depth: depth, accumulatedDepth: accDepth,
-                           features: nf > 0 ? feats : nil, finalTransmittance: finalT,
-                           contributorCount: contrib, radii: radii, camera: camera,
-                           background: background, settings: settings, cloud: cloud,
-                           packed: packed, stride: stride, rawColor: rawColor,
-                           tileOffsets: offsets, tileList: list, tilesX: tilesX, tilesY: tilesY)
+        return CompositedImages(rgb: rgb, alpha: alpha, depth: depth, accumulatedDepth: accDepth, features: feats,
+                                finalTransmittance: finalT, contributorCount: contrib)
     }
 
     /// Camera-space covariance W R S Sᵀ Rᵀ Wᵀ of Gaussian `i`.

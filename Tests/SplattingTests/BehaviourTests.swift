@@ -94,28 +94,4 @@ func isotropic(_ pts: [(SIMD3<Float>, Float, Float, SIMD3<Float>)]) -> GaussianC
         let ga = a.backward(dRGB: g), gb = b.backward(dRGB: g)
         #expect(ga.means == gb.means && ga.quaternions == gb.quaternions && ga.shRest == gb.shRest)
     }
-
-    @Test func timing() {
-        let n = 20_000
-        var r = TestRNG(5)
-        var cloud = randomCloud(n, seed: 5, sh1: true)
-        for i in 0..<n {
-            cloud.means[3 * i] = r.uniform(-2, 2); cloud.means[3 * i + 1] = r.uniform(-2, 2)
-            cloud.means[3 * i + 2] = r.uniform(3, 8)
-            for k in 0..<3 { cloud.logScales[3 * i + k] = log(r.uniform(0.01, 0.06)) }
-        }
-        let cam = SplatCamera(fx: 110, fy: 110, cx: 64, cy: 64, width: 128, height: 128)
-        _ = GaussianRasterizer.render(cloud, camera: cam)
-        let reps = 5
-        var t0 = Date()
-        var out = GaussianRasterizer.render(cloud, camera: cam)
-        for _ in 1..<reps { out = GaussianRasterizer.render(cloud, camera: cam) }
-        let fwd = Date().timeIntervalSince(t0) / Double(reps)
-        let g = Image(width: 128, height: 128, channels: 3, fill: 0.1)
-        t0 = Date()
-        for _ in 0..<reps { out = GaussianRasterizer.render(cloud, camera: cam); _ = out.backward(dRGB: g) }
-        let both = Date().timeIntervalSince(t0) / Double(reps)
-        print(String(format: "timing 128x128, 20k Gaussians: forward %.2f ms, forward+backward %.2f ms (mean alpha %.3f)",
-                     fwd * 1000, both * 1000, out.alpha.reduce(0, +) / Float(out.alpha.count)))
-    }
 }
