@@ -330,7 +330,7 @@ public struct PinholeCamera: Sendable, Codable, Equatable {
         SIMD3((u - cx) / fx, (v - cy) / fy, 1)
     }
 
-    /// A portrait framing: focal length 2.4 × the image height (a 23.5° vertical field of view,
+    /// A portrait framing: focal length 2 × the image height (a 28° vertical field of view,
     /// a short-telephoto portrait lens), principal point at the image centre. With
     /// ``HeadPose/default`` the head (with hair) and the top of the neck fill the frame.
     public static func portrait(width: Int, height: Int) -> PinholeCamera {
