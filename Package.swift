@@ -5,7 +5,7 @@
 //   FYMBenchCLI (fym-bench) → Harness, FYM, Baselines, EngineBenchmark and the modules below
 //   Harness      → Methods, Metrics, CLIP, HeadAvatar, Editing, PortraitData, Face, Flow, Imaging, Hashing, Parallelism
 //   FYM          → Methods, TypedSettings, HeadAvatar, Editing, PortraitData, NN, Tensor, Face, Flow, Imaging, Hashing, Parallelism
-//   Baselines    → Methods, TypedSettings, HeadAvatar, Flow, Imaging, Parallelism
+//   Baselines    → Methods, TypedSettings, HeadAvatar, Head, PortraitData, NN, Tensor, Flow, Imaging, Hashing, Parallelism
 //   Methods      → Editing, PortraitData, TypedSettings, Imaging
 //   Metrics      → CLIP, Face, Flow, Imaging, Parallelism
 //   HeadAvatar   → Splatting, Head, PortraitData, Flow, Imaging, Hashing, Tensor, Parallelism
@@ -80,7 +80,7 @@ let package = Package(
             swiftSettings: numericSettings),
         .target(name: "Editing", dependencies: ["Imaging", "Face", "PortraitData", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Methods", dependencies: ["Imaging", "PortraitData", "Editing", "TypedSettings"], swiftSettings: numericSettings),
-        .target(name: "Baselines", dependencies: ["Imaging", "Flow", "Methods", "TypedSettings", "HeadAvatar", "Parallelism"], path: "Baselines", exclude: ["README.md"],
+        .target(name: "Baselines", dependencies: ["Imaging", "Flow", "Methods", "TypedSettings", "HeadAvatar", "Head", "PortraitData", "NN", "Tensor", "Hashing", "Parallelism"], path: "Baselines", exclude: ["README.md"],
                 swiftSettings: numericSettings),
         .target(
             name: "Harness",
@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "PortraitDataTests", dependencies: ["TestFixtures", "PortraitData", "Imaging", "Face", "Hashing", "Head", "Flow"]),
         .testTarget(name: "EditingTests", dependencies: ["TestFixtures", "Editing", "Imaging", "Face", "PortraitData", "Metrics", "Flow"]),
         .testTarget(name: "TypedSettingsTests", dependencies: ["TypedSettings"]),
-        .testTarget(name: "BaselinesTests", dependencies: ["AvatarTestSupport", "Baselines", "Methods", "Editing", "PortraitData", "Imaging", "HeadAvatar", "Head"]),
+        .testTarget(name: "BaselinesTests", dependencies: ["AvatarTestSupport", "Baselines", "Methods", "Editing", "PortraitData", "Imaging", "HeadAvatar", "Head", "Tensor"]),
         .testTarget(name: "HarnessTests", dependencies: ["TestFixtures", "Harness", "TypedSettings", "HeadAvatar", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines", "FYM"]),
         // Runs the built `fym-bench` executable (built by `swift build --build-tests`).
         .testTarget(name: "CLITests", dependencies: ["TestFixtures", "FYMBenchCLI"]),

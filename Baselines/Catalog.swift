@@ -8,5 +8,7 @@ public enum Baselines {
         .method(BlindTemporalConsistencyMethod.self),
         .method(KeyframePropagationMethod.self),
         .method(AvatarRefitMethod.self),
+        .method(DeepVideoPriorMethod.self),
+        .method(ConsistentAvatarMethod.self),
     ])
 }

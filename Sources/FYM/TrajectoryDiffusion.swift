@@ -366,7 +366,7 @@ public final class TrajectoryDiffusion {
             for t in ts {
                 var target = frames[t].converted(toChannels: 3), a = c.appearance, w = c.warped[t]
                 if augments && cfg.appearanceAugmentation > 0 {
-                    let transform = AppearanceTransform(strength: cfg.appearanceAugmentation, width: width, height: height, generator: &rng)
+                    let transform = AppearanceTransform(strength: cfg.appearanceAugmentation, width: width, height: height, uniform: { rng.nextUniform() })
                     target = transform.apply(target); a = transform.apply(a); w = transform.apply(w)
                 }
                 x0 += cleanSample(target, warped: w, mask: c.residualMasks?[t])
@@ -504,50 +504,6 @@ public enum TrajectoryDiffusionError: Error, CustomStringConvertible, Equatable 
         case .invalidInput(let s): return "trajectory diffusion: \(s)"
         case .diverged(let step): return "trajectory diffusion: the loss became NaN or infinite at step \(step); lower the learning rate"
         }
-    }
-}
-
-/// A random smooth recolouring used to augment source training: per channel a gain in
-/// [1 − s, 1 + s] and a bias in [−s/2, s/2], plus a smooth colour field (a random 3×3 grid of
-/// offsets in [−s/2, s/2], bilinearly up-sampled), the result clamped to [0, 1]. The same
-/// transform is applied to the reference, its warp and the target of a training sample.
-public struct AppearanceTransform {
-    let gains: [Float], biases: [Float]
-    let field: [Float] // [3, H, W]
-    let width: Int, height: Int
-
-    public init(strength s: Float, width: Int, height: Int, generator g: inout SeededGenerator) {
-        self.width = width; self.height = height
-        gains = (0..<3).map { _ in 1 + s * (2 * g.nextUniform() - 1) }
-        biases = (0..<3).map { _ in s / 2 * (2 * g.nextUniform() - 1) }
-        var field = [Float](repeating: 0, count: 3 * width * height)
-        for c in 0..<3 {
-            let grid = (0..<9).map { _ in s / 2 * (2 * g.nextUniform() - 1) }
-            for y in 0..<height {
-                let fy = Float(y) / Float(max(height - 1, 1)) * 2
-                let y0 = min(Int(fy), 1), ly = fy - Float(y0)
-                for x in 0..<width {
-                    let fx = Float(x) / Float(max(width - 1, 1)) * 2
-                    let x0 = min(Int(fx), 1), lx = fx - Float(x0)
-                    let top = grid[y0 * 3 + x0] * (1 - lx) + grid[y0 * 3 + x0 + 1] * lx
-                    let bottom = grid[(y0 + 1) * 3 + x0] * (1 - lx) + grid[(y0 + 1) * 3 + x0 + 1] * lx
-                    field[(c * height + y) * width + x] = top * (1 - ly) + bottom * ly
-                }
-            }
-        }
-        self.field = field
-    }
-
-    public func apply(_ image: Image) -> Image {
-        precondition(image.width == width && image.height == height && image.channels == 3, "AppearanceTransform size mismatch")
-        var out = image
-        let np = width * height
-        for c in 0..<3 {
-            for i in 0..<np {
-                out.pixels[c * np + i] = min(1, max(0, image.pixels[c * np + i] * gains[c] + biases[c] + field[c * np + i]))
-            }
-        }
-        return out
     }
 }
 

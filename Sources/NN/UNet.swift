@@ -120,13 +120,17 @@ public struct UNetConditioning {
     public var middleResidual: Variable?
     /// Logit bias for self-attention, keyed by the number of tokens (H·W) of the feature map.
     public var attentionBias: [Int: Variable]
+    /// A global condition [N, timeEmbeddingDimension] added to the timestep embedding, so that it
+    /// shifts every ResBlock (ADM's class conditioning; ConsistentAvatar's appearance code).
+    public var globalEmbedding: Variable?
 
     public init(levelFeatures: [Variable?] = [], skipResiduals: [Variable]? = nil, middleResidual: Variable? = nil,
-                attentionBias: [Int: Variable] = [:]) {
+                attentionBias: [Int: Variable] = [:], globalEmbedding: Variable? = nil) {
         self.levelFeatures = levelFeatures
         self.skipResiduals = skipResiduals
         self.middleResidual = middleResidual
         self.attentionBias = attentionBias
+        self.globalEmbedding = globalEmbedding
     }
 }
 
@@ -224,7 +228,11 @@ public final class UNet: Layer {
     /// Denoises `x` [N, inChannels, H, W] at `timesteps` (one per sample); H and W must be
     /// divisible by 2^(levels−1).
     public func callAsFunction(_ x: Variable, timesteps: [Float], conditioning: UNetConditioning = UNetConditioning()) -> Variable {
-        let temb = timeEmbedding(timesteps)
+        var temb = timeEmbedding(timesteps)
+        if let g = conditioning.globalEmbedding {
+            precondition(temb != nil, "a global embedding needs the time embedding (timeFeatures > 0)")
+            temb = temb! + g
+        }
         var (h, skips) = encode(x, timesteps: timesteps, timeEmbedding: temb, conditioning: conditioning)
         if let residuals = conditioning.skipResiduals {
             precondition(residuals.count == skips.count, "expected \(skips.count) skip residuals, got \(residuals.count)")

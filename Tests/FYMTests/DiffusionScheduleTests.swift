@@ -1,4 +1,5 @@
 import FYM
+import NN
 import Tensor
 import XCTest
 
