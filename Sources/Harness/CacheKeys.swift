@@ -58,6 +58,7 @@ enum CacheKeys {
         for (k, v) in method.settings { parts["method." + k] = v }
         if method.needsAvatar { parts["avatar"] = avatar?.key ?? "none" }
         for (k, v) in method.externalInputs(for: clip) { parts[k] = v }
+        if !method.codeVersion.isEmpty { parts["code_version"] = method.codeVersion }
         return ArtifactCache.key("method", parts)
     }
 

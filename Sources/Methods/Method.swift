@@ -102,12 +102,16 @@ public protocol VideoEditingMethod: Sendable {
     /// What the method reads besides its ``MethodInput`` and settings (e.g. frames made
     /// elsewhere), as extra parts of its cache key for `clip`. Empty by default.
     func externalInputs(for clip: ClipMetadata) -> [String: String]
+    /// A version of the method's code, part of its cache key: change it when the same settings
+    /// give different frames, so cached cells are recomputed. Empty by default (no key part).
+    var codeVersion: String { get }
     func run(_ input: MethodInput) throws -> [Image]
 }
 
 extension VideoEditingMethod {
     public var needsAvatar: Bool { false }
     public func externalInputs(for clip: ClipMetadata) -> [String: String] { [:] }
+    public var codeVersion: String { "" }
 }
 
 /// Errors of method selection and execution; each says what is wrong and the fix.
