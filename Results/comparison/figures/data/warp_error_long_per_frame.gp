@@ -10,7 +10,12 @@ plot 'data/warp_error_long_per_frame.dat' using 1:2 with linespoints pt 7 ps 0.4
      'data/warp_error_long_per_frame.dat' using 1:3 with linespoints pt 7 ps 0.4 title 'per-frame', \
      'data/warp_error_long_per_frame.dat' using 1:4 with linespoints pt 7 ps 0.4 title 'temporal-ema', \
      'data/warp_error_long_per_frame.dat' using 1:5 with linespoints pt 7 ps 0.4 title 'bonneel2015', \
-     'data/warp_error_long_per_frame.dat' using 1:6 with linespoints pt 7 ps 0.4 title 'keyframe-propagation'
+     'data/warp_error_long_per_frame.dat' using 1:6 with linespoints pt 7 ps 0.4 title 'keyframe-propagation', \
+     'data/warp_error_long_per_frame.dat' using 1:7 with linespoints pt 7 ps 0.4 title 'deep-video-prior', \
+     'data/warp_error_long_per_frame.dat' using 1:8 with linespoints pt 7 ps 0.4 title 'avatar-refit', \
+     'data/warp_error_long_per_frame.dat' using 1:9 with linespoints pt 7 ps 0.4 title 'consistent-avatar', \
+     'data/warp_error_long_per_frame.dat' using 1:10 with linespoints pt 7 ps 0.4 title 'fym', \
+     'data/warp_error_long_per_frame.dat' using 1:11 with linespoints pt 7 ps 0.4 title 'fym warp-only'
 set terminal svg noenhanced size 900,540 font 'sans,10'
 set output 'warp_error_long_per_frame.svg'
 replot
