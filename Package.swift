@@ -9,7 +9,7 @@
 //   Methods      → Editing, PortraitData, TypedSettings, Imaging
 //   Metrics      → CLIP, Face, Flow, Imaging, Parallelism
 //   HeadAvatar   → Splatting, Head, PortraitData, Flow, Imaging, Hashing, Tensor, Parallelism
-//   Editing      → PortraitData, Face, Imaging, Parallelism
+//   Editing      → PortraitData, Face, TypedSettings, Imaging, Parallelism
 //   PortraitData → Head, Face, Flow, Imaging, Hashing, Parallelism, Yams, ZIPFoundation
 //   Head         → Flow, Imaging, Parallelism
 //   CLIP → Tensor, Imaging, Parallelism;  EngineBenchmark → NN, Tensor;  NN → Tensor, Parallelism
@@ -78,7 +78,7 @@ let package = Package(
             name: "HeadAvatar",
             dependencies: ["Splatting", "Head", "PortraitData", "Flow", "Imaging", "Hashing", "Tensor", "Parallelism"],
             swiftSettings: numericSettings),
-        .target(name: "Editing", dependencies: ["Imaging", "Face", "PortraitData", "Parallelism"], swiftSettings: numericSettings),
+        .target(name: "Editing", dependencies: ["Imaging", "Face", "PortraitData", "TypedSettings", "Parallelism"], swiftSettings: numericSettings),
         .target(name: "Methods", dependencies: ["Imaging", "PortraitData", "Editing", "TypedSettings"], swiftSettings: numericSettings),
         .target(name: "Baselines", dependencies: ["Imaging", "Flow", "Methods", "TypedSettings", "HeadAvatar", "Head", "PortraitData", "NN", "Tensor", "Hashing", "Parallelism"], path: "Baselines", exclude: ["README.md"],
                 swiftSettings: numericSettings),

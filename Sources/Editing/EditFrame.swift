@@ -9,6 +9,8 @@ import Parallelism
 public enum EditingToolError: Error, CustomStringConvertible, Equatable, Sendable {
     /// A setting has a value the tool cannot use.
     case invalidSetting(key: String, value: String, expected: String)
+    /// The request names a setting the tool does not have.
+    case unknownSetting(key: String, known: [String])
     /// The prompt needs face regions but no frame of the clip has landmarks.
     case noLandmarks(clip: String, prompt: String)
     /// The relighting prompt could not be parsed.
@@ -22,6 +24,8 @@ public enum EditingToolError: Error, CustomStringConvertible, Equatable, Sendabl
         switch self {
         case let .invalidSetting(key, value, expected):
             return "setting '\(key)' = '\(value)' is invalid: expected \(expected)"
+        case let .unknownSetting(key, known):
+            return "no setting '\(key)'" + (known.isEmpty ? " (the tool takes none)" : "; the tool's settings: \(known.joined(separator: ", "))")
         case let .noLandmarks(clip, prompt):
             return "'\(prompt)' edits face regions but no frame of \(clip) has landmarks; prepare the clip with landmarks "
                 + "(`fym-bench datasets prepare`) or pick a whole-image prompt (pencil sketch, oil painting, pop art, cartoon)"
@@ -35,16 +39,6 @@ public enum EditingToolError: Error, CustomStringConvertible, Equatable, Sendabl
             return "the clip has no frames to edit"
         }
     }
-}
-
-/// Reads the consistency knob `settings["consistency"]` (default 0).
-func consistencySetting(_ settings: [String: String]) throws(EditingToolError) -> Double {
-    guard let text = settings["consistency"] else { return 0 }
-    guard let c = Double(text.trimmingCharacters(in: .whitespaces)), c.isFinite, c >= 0, c <= 1 else {
-        throw EditingToolError.invalidSetting(key: "consistency", value: text,
-                                              expected: "a number from 0 (independent frames) to 1 (nearly consistent)")
-    }
-    return c
 }
 
 /// Landmarks for every frame: frames without landmarks take those of the nearest frame that has

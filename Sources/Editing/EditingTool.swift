@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import PortraitData
+import TypedSettings
 
 /// One edit of a clip: per-frame edited frames E_t and what was asked for.
 ///
@@ -63,10 +64,25 @@ public protocol EditingTool: Sendable {
               request: EditRequest) throws -> EditResult
     /// The prompts the tool understands, for `fym-bench edit --list` (empty: free-form or none).
     var knownPrompts: [String] { get }
+    /// The settings an edit request may give the tool (`edits[].settings`), declared once.
+    var requestSettings: [SettingHelp] { get }
+    /// Checks a request's settings before any work: an unknown key or an invalid value is an
+    /// ``EditingToolError`` naming the key.
+    func validate(requestSettings: [String: String]) throws
 }
 
 extension EditingTool {
     public var knownPrompts: [String] { [] }
+}
+
+/// A tool whose request settings are one ``SettingsType``.
+public protocol EditingToolWithSettings: EditingTool {
+    associatedtype RequestSettings: SettingsType
+}
+
+extension EditingToolWithSettings {
+    public var requestSettings: [SettingHelp] { RequestSettings.schema.help }
+    public func validate(requestSettings strings: [String: String]) throws { _ = try RequestSettings.request(strings) }
 }
 
 /// Errors of editing tools; each names what is wrong and the fix.
@@ -90,7 +106,8 @@ public enum EditError: Error, CustomStringConvertible, Equatable {
 /// Edits made by any external tool: a folder of PNG frames (name order), one per source frame, at
 /// the clip's resolution. Sizes must match exactly and there must be at least as many frames as
 /// the clip has (extra ones are ignored): nothing is resampled or padded silently.
-public struct ExternalFramesTool: EditingTool {
+public struct ExternalFramesTool: EditingToolWithSettings {
+    public typealias RequestSettings = CaptionRequestSettings
     public let directory: URL
 
     public init(directory: URL) { self.directory = directory }
@@ -102,8 +119,9 @@ public struct ExternalFramesTool: EditingTool {
                      request: EditRequest) throws -> EditResult {
         let edited = try ClipStore.readExternalFrames(in: directory, count: frames.count,
                                                       width: frames[0].width, height: frames[0].height)
-        return EditResult(frames: edited, prompt: request.prompt, sourceCaption: request.settings["source_caption"] ?? "a portrait photo",
-                          targetCaption: request.settings["target_caption"] ?? request.prompt, seed: request.seed,
+        let captions = try CaptionRequestSettings.request(request.settings)
+        return EditResult(frames: edited, prompt: request.prompt, sourceCaption: captions.sourceCaption,
+                          targetCaption: captions.targetCaption.isEmpty ? request.prompt : captions.targetCaption, seed: request.seed,
                           masks: nil, tool: id, settings: settings)
     }
 }

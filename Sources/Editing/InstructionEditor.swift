@@ -53,7 +53,8 @@ enum Recipe: Sendable, Equatable {
 /// stylisations take their per-clip part from the frame's own detail (Stylisations.swift), which
 /// moves with the scene. c = 0 flickers like an independent diffusion editor, c = 1 is nearly
 /// consistent (the warping errors are in docs/notes/2026-12-02-doc-comment-measurements.md).
-public struct InstructionEditor: EditingTool {
+public struct InstructionEditor: EditingToolWithSettings {
+    public typealias RequestSettings = ConsistencyRequestSettings
     /// Bumped whenever a recipe changes its output (part of the cache key).
     public static let catalogueVersion = "1"
     /// The caption of every source clip.
@@ -194,7 +195,7 @@ public struct InstructionEditor: EditingTool {
     public func edit(frames: [Image], clip: ClipMetadata, landmarks: [[SIMD2<Double>]?], masks: [Image],
                      request: EditRequest) throws -> EditResult {
         let entry = try InstructionEditor.resolve(request.prompt)
-        let consistency = try consistencySetting(request.settings)
+        let consistency = try ConsistencyRequestSettings.request(request.settings).consistency
         guard let first = frames.first else { throw EditingToolError.noFrames }
         let filled = filledLandmarks(landmarks, count: frames.count)
         let haveMasks = masks.count >= frames.count

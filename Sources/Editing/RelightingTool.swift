@@ -119,7 +119,8 @@ public struct LightingPrompt: Sendable, Equatable {
 /// (c = `settings["consistency"]`, default 0): at c = 1 every frame gets exactly the prompt's light. Only the head is relit: the
 /// head mask with the hair band gated by colour (and, with given normals, where they have a
 /// surface); neck, body and background keep their light.
-public struct RelightingTool: EditingTool {
+public struct RelightingTool: EditingToolWithSettings {
+    public typealias RequestSettings = ConsistencyRequestSettings
     /// Prompts the grammar accepts (listed by `fym-bench edit --list`).
     public static let examplePrompts = [
         "relight from the left with warm light", "blue light from above", "cool light from the right",
@@ -150,7 +151,7 @@ public struct RelightingTool: EditingTool {
     public func relight(frames: [Image], clip: ClipMetadata, landmarks: [[SIMD2<Double>]?], masks: [Image],
                         normals: [Image]?, request: EditRequest) throws -> EditResult {
         let light = try LightingPrompt.parse(request.prompt)
-        let consistency = try consistencySetting(request.settings)
+        let consistency = try ConsistencyRequestSettings.request(request.settings).consistency
         guard let first = frames.first else { throw EditingToolError.noFrames }
         if let normals {
             guard normals.count == frames.count else {

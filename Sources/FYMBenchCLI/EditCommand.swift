@@ -29,11 +29,16 @@ struct EditCommand: ParsableCommand {
 
     func run() throws {
         if list {
+            func settings(_ tool: any EditingTool) {
+                for s in tool.requestSettings { print("  setting \(s.key) = \(s.defaultValue)  — \(s.summary); \(s.rule)") }
+            }
             for (id, t) in EditingTools.builtIn.sorted(by: { $0.key < $1.key }) {
                 print("\(id):")
+                settings(t)
                 for p in t.knownPrompts { print("  \(p)") }
             }
             print("frames:DIR: a folder of PNG frames edited by any external tool (one per source frame)")
+            settings(ExternalFramesTool(directory: URL(fileURLWithPath: "/")))
             return
         }
         let address = try ClipAddress(parsing: clip!)

@@ -53,6 +53,7 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
     case unknownMetric(String, known: [String])
     case shardsIncomplete(directory: String, found: [String], expected: Int)
     case shardMismatch(path: String)
+    case invalidEditSettings(edit: String, reason: String)
 
     public var description: String {
         switch self {
@@ -64,6 +65,8 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
             return "unknown metric '\(name)'; known metrics: \(known.joined(separator: ", "))"
         case let .shardsIncomplete(directory, found, expected):
             return "\(directory) holds shards \(found) but the run was split in \(expected); run the missing shards first"
+        case let .invalidEditSettings(edit, reason):
+            return "\(edit).settings: \(reason) (see `fym-bench edit --list` for each tool's settings)"
         case let .shardMismatch(path):
             return "\(path) belongs to a different configuration of this experiment; rerun that shard"
         }

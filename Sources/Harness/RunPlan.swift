@@ -47,7 +47,12 @@ extension Runner {
             throw RunError.unknownMetric(id, known: options.metrics.ids)
         }
         for m in config.methods { _ = try options.catalog.make(m.method, settings: m.settings) }
-        for e in config.edits { _ = try options.editingTool(e.tool) }
+        for (i, e) in config.edits.enumerated() {
+            let tool = try options.editingTool(e.tool)
+            do { try tool.validate(requestSettings: e.settings) } catch {
+                throw RunError.invalidEditSettings(edit: "edits[\(i)] (\(e.id))", reason: "\(error)")
+            }
+        }
         _ = try FlowMethods.named(config.flow)
         // A CLIP folder that is given but cannot be loaded stops the run (every cell would fail).
         _ = try models.clip()

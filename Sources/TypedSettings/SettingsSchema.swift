@@ -115,6 +115,25 @@ public struct SettingField<Root>: Sendable {
         }
     }
 
+    /// A `Double` in `interval`, written as Swift prints it.
+    public static func number(_ key: String, _ path: WritableKeyPath<Root, Double> & Sendable, in interval: NumberInterval,
+                              _ summary: String) -> Self {
+        .init(key: key, summary: summary, rule: (interval.lower == nil || interval.upper == nil ? "a number " : "a number in ") + interval.text,
+              read: { String($0[keyPath: path]) }) { root, text in
+            guard let v = Double(text.trimmedSpaces), interval.contains(v) else { return false }
+            root[keyPath: path] = v
+            return true
+        }
+    }
+
+    /// Any text (e.g. a caption).
+    public static func text(_ key: String, _ path: WritableKeyPath<Root, String> & Sendable, _ summary: String) -> Self {
+        .init(key: key, summary: summary, rule: "any text", read: { $0[keyPath: path] }) { root, text in
+            root[keyPath: path] = text
+            return true
+        }
+    }
+
     /// A whole number in `range` (odd only, when `odd`).
     public static func whole(_ key: String, _ path: WritableKeyPath<Root, Int> & Sendable, in range: ClosedRange<Int>, odd: Bool = false,
                              _ summary: String) -> Self {

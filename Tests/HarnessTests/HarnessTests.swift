@@ -248,6 +248,8 @@ final class HarnessInputTests: XCTestCase {
         try expectError(t.yaml().replacingOccurrences(of: "[tiny/c0]", with: "[nowhere]"), "unknown dataset 'nowhere'")
         try expectError(t.yaml().replacingOccurrences(of: "frames:\(t.edits.path)", with: "paintbrush"), "unknown editing tool 'paintbrush'")
         try expectError(t.yaml().replacingOccurrences(of: "seed: 3", with: "seed: three"), "edits[0].seed")
+        try expectError(t.yaml().replacingOccurrences(of: "id: bright}", with: "id: bright, settings: {target_captoin: blue}}"),
+                        "edits[0] (bright).settings: no setting 'target_captoin'")
         let url = try t.writeExperiment(t.yaml(), name: "ok.yaml")
         XCTAssertThrowsError(try Experiment.load(url).resolve(profile: "huge")) { XCTAssertTrue("\($0)".contains("quick")) }
     }

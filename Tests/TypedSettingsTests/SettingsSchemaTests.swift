@@ -13,6 +13,8 @@ private struct Example: SettingsType, Equatable {
     var blend = true
     var flow = "dis-medium"
     var channels = [16, 32]
+    var ratio = 0.25
+    var caption = "a portrait"
     init() {}
     static let schema = SettingsSchema<Example>([
         .number("rate", \.rate, in: .openClosed(0, 1), "a rate"),
@@ -24,6 +26,8 @@ private struct Example: SettingsType, Equatable {
         .choice("blend", \.blend, true: "poisson", false: "none", "blending"),
         .name("flow", \.flow, among: ["dis-fast", "dis-medium"], "a flow"),
         .wholeList("channels", \.channels, count: 2...3, rule: "2–3 multiples of 8", element: { $0 % 8 == 0 && $0 > 0 }, "channels"),
+        .number("ratio", \.ratio, in: .closed(0, 1), "a Double ratio"),
+        .text("caption", \.caption, "any caption"),
     ], presets: [("small", "the defaults", { Example() }), ("large", "more steps", { var e = Example(); e.steps = 90; return e })],
        check: { $0.steps >= $0.patch ? nil : ("steps", "must be at least the patch") })
 }
@@ -34,13 +38,15 @@ final class SettingsSchemaTests: XCTestCase {
         let defaults = Example()
         XCTAssertEqual(try Example(parsing: [:]), defaults)
         XCTAssertEqual(defaults.dictionary, ["rate": "0.5", "steps": "10", "patch": "5", "seed": "7", "on": "true", "mode": "fast",
-                                             "blend": "poisson", "flow": "dis-medium", "channels": "16,32"])
+                                             "blend": "poisson", "flow": "dis-medium", "channels": "16,32",
+                                             "ratio": "0.25", "caption": "a portrait"])
         let given = ["rate": "0.25", "steps": "20", "patch": "3", "seed": "18446744073709551615", "on": "false", "mode": "careful",
-                     "blend": "none", "flow": "dis-fast", "channels": "8,24,64"]
+                     "blend": "none", "flow": "dis-fast", "channels": "8,24,64", "ratio": "0.1", "caption": "a bronze statue, 3/4 view"]
         let parsed = try Example(parsing: given)
         XCTAssertEqual(parsed.dictionary, given, "every value written back is the value read")
         XCTAssertEqual(parsed.seed, UInt64.max)
         XCTAssertEqual(parsed.channels, [8, 24, 64])
+        XCTAssertEqual(parsed.ratio, 0.1, "Double settings keep Double precision")
         XCTAssertEqual(try Example(parsing: parsed.dictionary), parsed)
     }
 
@@ -49,7 +55,7 @@ final class SettingsSchemaTests: XCTestCase {
             ("rate", "0", "(0, 1]"), ("rate", "nan", "(0, 1]"), ("rate", "1.5", "(0, 1]"), ("steps", "0", "1…100"),
             ("steps", "2.5", "1…100"), ("patch", "4", "odd"), ("seed", "-1", "≥ 0"), ("on", "yes", "true or false"),
             ("mode", "slow", "fast, careful"), ("blend", "true", "poisson, none"), ("flow", "tvl1", "dis-fast, dis-medium"),
-            ("channels", "16", "2–3"), ("channels", "16,30", "2–3"), ("preset", "huge", "small, large"),
+            ("channels", "16", "2–3"), ("channels", "16,30", "2–3"), ("preset", "huge", "small, large"), ("ratio", "1.01", "0…1"),
         ]
         for (key, value, hint) in bad {
             XCTAssertThrowsError(try Example(parsing: [key: value]), "\(key)=\(value)") { error in
