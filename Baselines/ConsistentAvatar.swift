@@ -125,12 +125,7 @@ public struct ConsistentAvatarMethod: CatalogMethod {
         guard n >= 2, input.edit.frames.count == n else {
             throw MethodError.invalidInput(method: id, reason: "needs at least 2 frames and one edit per frame, got \(n) frames and \(input.edit.frames.count) edits")
         }
-        var clock = DispatchTime.now().uptimeNanoseconds
-        func lap(_ stage: String) {
-            let now = DispatchTime.now().uptimeNanoseconds
-            input.recorder?.record(stage: stage, seconds: Double(now - clock) * 1e-9)
-            clock = now
-        }
+        let lap = input.recorder?.laps() ?? { _ in }
         let clip = try ConsistentAvatarClip(avatar: reference, frames: input.source, size: options.size, tsdCutoff: options.tsdCutoff)
         let source = try sourceStage(clip, avatarKey: reference.key, directory: input.sharedDirectory ?? input.workDirectory)
         if let report = source.report { input.recorder?.attach(report: "consistent-avatar-source.json", json: report) }

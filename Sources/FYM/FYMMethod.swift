@@ -181,12 +181,7 @@ public struct FYMMethod: CatalogMethod {
         guard input.edit.frames.count == n else {
             throw MethodError.invalidInput(method: id, reason: "\(input.edit.frames.count) edited frames for \(n) source frames")
         }
-        var clock = DispatchTime.now().uptimeNanoseconds
-        func lap(_ stage: String) {
-            let now = DispatchTime.now().uptimeNanoseconds
-            input.recorder?.record(stage: stage, seconds: Double(now - clock) * 1e-9)
-            clock = now
-        }
+        let lap = input.recorder?.laps() ?? { _ in }
         let full = try AvatarFrameOutputs.read(from: reference.directory, frameCount: n)
         let s = options.size
         let low = full.resampled(width: s, height: s)

@@ -27,12 +27,7 @@ struct ConsistentAvatarCommand: ParsableCommand {
         @Flag(help: "Print only the JSON figures.") var json = false
 
         func run() throws {
-            var dict: [String: String] = [:]
-            for item in settings {
-                let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { throw ValidationError("--set expects key=value, got '\(item)'") }
-                dict[parts[0]] = parts[1]
-            }
+            let dict = try settingAssignments(settings)
             let method = try ConsistentAvatarMethod(parsing: dict)
             let address = try ClipAddress(parsing: clip)
             let (loaded, dir) = try options.root.loadClip(address)

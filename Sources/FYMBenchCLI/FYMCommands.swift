@@ -27,12 +27,7 @@ struct FYMCommand: ParsableCommand {
         @Flag(help: "Print only the JSON figures.") var json = false
 
         func run() throws {
-            var dict: [String: String] = [:]
-            for item in settings {
-                let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { throw ValidationError("--set expects key=value, got '\(item)'") }
-                dict[parts[0]] = parts[1]
-            }
+            var dict = try settingAssignments(settings)
             if dict["source_seed"] == nil { dict["source_seed"] = "\(seed)" }
             let method = try FYMMethod(parsing: dict)
             let address = try ClipAddress(parsing: clip)
@@ -78,4 +73,15 @@ struct FYMCommand: ParsableCommand {
             try printJSON(out)
         }
     }
+}
+
+/// The `--set key=value` options of a command as a settings dictionary (the last value of a key wins).
+func settingAssignments(_ items: [String]) throws -> [String: String] {
+    var dict: [String: String] = [:]
+    for item in items {
+        let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { throw ValidationError("--set expects key=value, got '\(item)'") }
+        dict[parts[0]] = parts[1]
+    }
+    return dict
 }

@@ -69,6 +69,17 @@ public final class MethodRecorder: @unchecked Sendable {
     }
 
     public var stageSeconds: [String: Double] { lock.withLock { stages } }
+
+    /// A stopwatch over consecutive stages: each `lap(stage)` records the time since the previous
+    /// lap (or since `laps()` was called) under `stage`.
+    public func laps() -> (String) -> Void {
+        var clock = DispatchTime.now().uptimeNanoseconds
+        return { [self] stage in
+            let now = DispatchTime.now().uptimeNanoseconds
+            record(stage: stage, seconds: Double(now - clock) * 1e-9)
+            clock = now
+        }
+    }
     public var attachedReports: [String: Data] { lock.withLock { reports } }
 }
 
