@@ -105,6 +105,10 @@ public struct Experiment: Sendable {
         let r = try ConfigReader.load(document: "experiment", url: url)
         try r.onlyKeys(topKeys)
         let name = try r.string("name")
+        // The name is the folder of the results (`Results/<name>/`): never a path.
+        guard ClipAddress.isPlainName(name) else {
+            throw r.invalid("name", "is '\(name)'; use a plain folder name (letters, digits, '-', '_', '.', not starting with '.')")
+        }
         var profiles: [String] = []
         if r.dict["profiles"] != nil {
             let all = try r.mapping("profiles")

@@ -53,12 +53,24 @@ public struct ClipAddress: Sendable, Hashable, CustomStringConvertible {
         self.clip = clip
     }
 
+    /// Parses `DATASET/CLIP`; each part must be a plain folder name (``isPlainName(_:)``), so an
+    /// address never points outside the data root (`..`, `.`, hidden or nested names are refused).
     public init(parsing text: String) throws {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
             throw ClipError.unknownAddress(text, reason: "write a clip as DATASET/CLIP, e.g. synthetic-quick/s0 or carphone/carphone")
         }
+        for part in parts where !ClipAddress.isPlainName(part) {
+            throw ClipError.unknownAddress(text, reason: "'\(part)' is not a plain name: use letters, digits, '-', '_' and '.', not starting with '.'")
+        }
         self.init(dataset: parts[0], clip: parts[1])
+    }
+
+    /// Whether `name` is safe as one folder name: letters, digits, '-', '_' and '.', not starting
+    /// with '.' (which also excludes `.` and `..`), at most 128 characters.
+    public static func isPlainName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 128 && !name.hasPrefix(".")
+            && name.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "-_.".unicodeScalars.contains($0) }
     }
 
     public var description: String { "\(dataset)/\(clip)" }

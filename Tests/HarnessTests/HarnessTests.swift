@@ -242,6 +242,9 @@ final class HarnessInputTests: XCTestCase {
         }
         try expectError("name: [oops\n", "not valid YAML")
         try expectError(t.yaml().replacingOccurrences(of: "description:", with: "descripton:"), "descripton")
+        for hostile in ["../escaped_results", "..", ".cache", "a/b"] {
+            try expectError(t.yaml(name: hostile), "plain folder name")
+        }
         try expectError(t.yaml(metrics: "[warp_error, fvd]"), "unknown metric 'fvd'")
         try expectError(t.yaml(extraMethods: "  - raft-consistency"), "unknown method 'raft-consistency'")
         try expectError(t.yaml().replacingOccurrences(of: "tiny/c0", with: "nowhere/c0"), "nowhere/c0")

@@ -104,6 +104,11 @@ final class ClipStoreTests: XCTestCase {
         }
         XCTAssertThrowsError(try ClipAddress(parsing: "carphone")) { XCTAssertTrue("\($0)".contains("DATASET/CLIP")) }
         XCTAssertEqual(try ClipAddress(parsing: "synthetic-quick/s0"), ClipAddress(dataset: "synthetic-quick", clip: "s0"))
+        // An address never leaves the data root (issue 21: `--as ../data` deleted every dataset).
+        for hostile in ["../data", "probe/..", "../x", "a/.cache", "./b", "a/b c", "a/b\\c"] {
+            XCTAssertThrowsError(try ClipAddress(parsing: hostile), hostile) { XCTAssertTrue("\($0)".contains("plain name"), "\($0)") }
+        }
+        XCTAssertNoThrow(try ClipAddress(parsing: "my_data.v2/clip-01"))
     }
 }
 
