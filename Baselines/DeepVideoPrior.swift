@@ -121,6 +121,9 @@ public struct DeepVideoPriorMethod: CatalogMethod {
         let pw = (w + multiple - 1) / multiple * multiple, ph = (h + multiple - 1) / multiple * multiple
         let inputs = source.map { Self.tensor(Self.padded($0, width: pw, height: ph)) }
         let targets = edits.map { Self.tensor(Self.padded($0, width: pw, height: ph)) }
+        // The half-resolution copies of the coarse epochs, made once.
+        let coarseInputs = options.coarseToFine ? inputs.map { $0.subsampled() } : []
+        let coarseTargets = options.coarseToFine ? targets.map { $0.subsampled() } : []
         let config = UNetConfiguration(inChannels: 3, outChannels: irt ? 6 : 3, channels: options.channels, blocksPerLevel: 1,
                                        attentionLevels: [], middleAttention: false, timeFeatures: 0, groups: 8)
         let net = UNet(config, seed: input.seed &+ 0xD5)
@@ -133,7 +136,7 @@ public struct DeepVideoPriorMethod: CatalogMethod {
             var sum: Float = 0
             for k in 0..<n {
                 let t = initialising ? 0 : k
-                let x = coarse ? inputs[t].subsampled() : inputs[t], y = coarse ? targets[t].subsampled() : targets[t]
+                let x = coarse ? coarseInputs[t] : inputs[t], y = coarse ? coarseTargets[t] : targets[t]
                 let out = net(Variable(x), timesteps: [])
                 let target = Variable(y)
                 let loss: Variable

@@ -17,32 +17,19 @@ struct ConsistentAvatarCommand: ParsableCommand {
     struct Source: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Train (or read) consistent-avatar's source stage on DATASET/CLIP and print how well it reproduces the real frames (head and frame PSNR of the generated frames and of the avatar's renders), JSON.")
-        @OptionGroup var options: DatasetsCommand.Options
-        @Argument(help: "Clip address, DATASET/CLIP (e.g. carphone/carphone).") var clip: String
-        @Option(help: "Avatar training profile.") var avatarProfile: AvatarProfile = .quick
-        @Option(name: .customLong("set"), help: "A consistent-avatar setting as key=value (repeatable), e.g. --set final_steps=300.") var settings: [String] = []
-        @Option(help: "Frames used from frame 0 (default all).") var frames: Int?
+        @OptionGroup var common: SourceDiagnosisOptions
         @Option(help: "Evaluation resolution the real frames are resampled to first, as an experiment's `resolution` (default: the clip's).") var resolution: Int?
-        @Option(help: "Folder for the trained source stage (default: a folder in the system's temporary directory).") var work: String?
-        @Flag(help: "Print only the JSON figures.") var json = false
 
         func run() throws {
-            let dict = try settingAssignments(settings)
-            let method = try ConsistentAvatarMethod(parsing: dict)
-            let address = try ClipAddress(parsing: clip)
-            let (loaded, dir) = try options.root.loadClip(address)
-            let quiet = json
-            let log: @Sendable (String) -> Void = { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
-            let run = try AvatarPipeline(settings: avatarProfile.settings, profileName: avatarProfile.rawValue, log: log).run(clipDirectory: dir)
-            let count = min(frames ?? loaded.frameCount, loaded.frameCount)
-            guard count >= 2 else { throw ValidationError("--frames must be ≥ 2") }
+            let method = try ConsistentAvatarMethod(parsing: try settingAssignments(common.settings))
+            let (loaded, _, run, count) = try common.clipWithAvatar()
+            let clip = common.clip
             if let resolution, !(16...4096).contains(resolution) { throw ValidationError("--resolution must be in 16…4096") }
             let r = resolution ?? loaded.metadata.width
             let real = loaded.frames.prefix(count).map {
                 $0.converted(toChannels: 3).resized(width: r, height: r, filter: loaded.metadata.width > r ? .area : .bicubic).clamped()
             }
-            let folder = work.map { URL(fileURLWithPath: $0) }
-                ?? FileManager.default.temporaryDirectory.appendingPathComponent("fym-bench-consistent-avatar-source")
+            let folder = common.workFolder(default: "fym-bench-consistent-avatar-source")
             let d = try method.diagnoseSource(avatar: AvatarReference(directory: run.directory, key: run.report.key), frames: real, directory: folder)
             func value(_ v: Double?) -> Any { v.map { $0 as Any } ?? NSNull() }
             let out: [String: Any] = [

@@ -16,29 +16,17 @@ struct FYMCommand: ParsableCommand {
     struct Source: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Train (or read) FYM's source stage on DATASET/CLIP and print how well it reproduces the source (PSNR of generated frames vs the warp alone), JSON.")
-        @OptionGroup var options: DatasetsCommand.Options
-        @Argument(help: "Clip address, DATASET/CLIP (e.g. carphone/carphone).") var clip: String
-        @Option(help: "Avatar training profile.") var avatarProfile: AvatarProfile = .quick
-        @Option(name: .customLong("set"), help: "An FYM setting as key=value (repeatable), e.g. --set diffusion_steps=800.") var settings: [String] = []
-        @Option(help: "Frames used from frame 0 (default all).") var frames: Int?
+        @OptionGroup var common: SourceDiagnosisOptions
         @Option(help: "Frames generated for the comparison, evenly spaced (default: every frame).") var sampled: Int?
         @Option(help: "Seed of the source stage (the setting source_seed, unless --set gives it).") var seed: UInt64 = 0
-        @Option(help: "Folder for the trained source stage (default: a folder in the system's temporary directory).") var work: String?
-        @Flag(help: "Print only the JSON figures.") var json = false
 
         func run() throws {
-            var dict = try settingAssignments(settings)
+            var dict = try settingAssignments(common.settings)
             if dict["source_seed"] == nil { dict["source_seed"] = "\(seed)" }
             let method = try FYMMethod(parsing: dict)
-            let address = try ClipAddress(parsing: clip)
-            let (loaded, dir) = try options.root.loadClip(address)
-            let quiet = json
-            let log: @Sendable (String) -> Void = { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
-            let run = try AvatarPipeline(settings: avatarProfile.settings, profileName: avatarProfile.rawValue, log: log).run(clipDirectory: dir)
-            let count = min(frames ?? loaded.frameCount, loaded.frameCount)
-            guard count >= 2 else { throw ValidationError("--frames must be ≥ 2") }
-            let folder = work.map { URL(fileURLWithPath: $0) }
-                ?? FileManager.default.temporaryDirectory.appendingPathComponent("fym-bench-fym-source")
+            let (loaded, dir, run, count) = try common.clipWithAvatar()
+            let folder = common.workFolder(default: "fym-bench-fym-source")
+            let clip = common.clip
             // Synthetic clips: also against the exact frames, masks, visibility and landmarks.
             var groundTruth: FYMMethod.GroundTruth? = nil
             let gt = dir.appendingPathComponent("ground_truth")
@@ -84,4 +72,33 @@ func settingAssignments(_ items: [String]) throws -> [String: String] {
         dict[parts[0]] = parts[1]
     }
     return dict
+}
+
+/// The options and the set-up shared by the source-stage diagnoses (`fym source`,
+/// `consistent-avatar source`): the clip, its avatar, the method's `--set` settings, the frames
+/// used and where the stage is stored.
+struct SourceDiagnosisOptions: ParsableArguments {
+    @OptionGroup var options: DatasetsCommand.Options
+    @Argument(help: "Clip address, DATASET/CLIP (e.g. carphone/carphone).") var clip: String
+    @Option(help: "Avatar training profile.") var avatarProfile: AvatarProfile = .quick
+    @Option(name: .customLong("set"), help: "A setting of the method as key=value (repeatable), e.g. --set diffusion_steps=800; `fym-bench methods` lists them.") var settings: [String] = []
+    @Option(help: "Frames used from frame 0 (default all).") var frames: Int?
+    @Option(help: "Folder for the trained source stage (default: a folder in the system's temporary directory).") var work: String?
+    @Flag(help: "Print only the JSON figures.") var json = false
+
+    /// The clip, its folder, its trained (or read) avatar and the number of frames used (≥ 2).
+    func clipWithAvatar() throws -> (clip: Clip, directory: URL, avatar: AvatarPipeline.Run, count: Int) {
+        let (loaded, dir) = try options.root.loadClip(try ClipAddress(parsing: clip))
+        let quiet = json
+        let log: @Sendable (String) -> Void = { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+        let run = try AvatarPipeline(settings: avatarProfile.settings, profileName: avatarProfile.rawValue, log: log).run(clipDirectory: dir)
+        let count = min(frames ?? loaded.frameCount, loaded.frameCount)
+        guard count >= 2 else { throw ValidationError("--frames must be ≥ 2") }
+        return (loaded, dir, run, count)
+    }
+
+    /// `--work`, or `name` in the system's temporary directory.
+    func workFolder(default name: String) -> URL {
+        work.map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory.appendingPathComponent(name)
+    }
 }
