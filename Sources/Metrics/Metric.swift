@@ -35,6 +35,23 @@ public struct MetricDescriptor: Sendable, Codable, Equatable {
         self.requires = requires
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case id, summary, unit, lowerBound, upperBound, direction, requires
+    }
+
+    /// Encodes `requires` sorted, so that files holding descriptors (full_info.json) are the
+    /// same from one process to the next (a Set's order is not).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(summary, forKey: .summary)
+        try c.encode(unit, forKey: .unit)
+        try c.encodeIfPresent(lowerBound, forKey: .lowerBound)
+        try c.encodeIfPresent(upperBound, forKey: .upperBound)
+        try c.encode(direction, forKey: .direction)
+        try c.encode(requires.map(\.rawValue).sorted(), forKey: .requires)
+    }
+
     /// "[0, 1]", "(-∞, 0]", … for listings.
     public var rangeText: String {
         let lo = lowerBound.map { MetricDescriptor.format($0) } ?? "-∞"

@@ -176,3 +176,19 @@ final class MetricBehaviourTests: XCTestCase {
         XCTAssertThrowsError(try MetricContext(output: [])) { XCTAssertEqual($0 as? MetricError, .emptyClip) }
     }
 }
+
+/// Descriptors are written into full_info.json: the same descriptor gives the same bytes.
+final class MetricDescriptorCodingTests: XCTestCase {
+    func testRequirementsAreWrittenSortedAndReadBack() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        for metric in MetricCatalog.builtIn.metrics {
+            let d = metric.descriptor
+            let data = try encoder.encode(d)
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+            let requires = try XCTUnwrap(object["requires"] as? [String])
+            XCTAssertEqual(requires, requires.sorted(), d.id)
+            XCTAssertEqual(try JSONDecoder().decode(MetricDescriptor.self, from: data), d, d.id)
+        }
+    }
+}
