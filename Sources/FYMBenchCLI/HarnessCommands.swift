@@ -104,12 +104,44 @@ struct MergeCommand: ParsableCommand {
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "Regenerate tables/ and figures/ of an experiment from rows.csv and per_frame.csv.")
-    @Argument(help: "The experiment's results directory, e.g. Results/comparison.") var directory: String
+        commandName: "report",
+        abstract: "Regenerate tables/ and figures/ of an experiment from rows.csv and per_frame.csv, and the results folder's claims.md.",
+        discussion: """
+            DIRECTORY is an experiment's results (e.g. Results/comparison): its tables and figures are \
+            rewritten, then claims.md of the folder above it. DIRECTORY may also be the results folder \
+            itself (e.g. Results): every experiment in it is reported, then claims.md.
+            """)
+    @Argument(help: "An experiment's results directory (e.g. Results/comparison) or the results folder (e.g. Results).") var directory: String
 
     func run() throws {
-        try ReportGenerator(directory: URL(fileURLWithPath: directory)).generate()
-        logLine("tables and figures written to \(directory)")
+        let dir = URL(fileURLWithPath: directory)
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: dir.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("\(directory) is not a directory; give an experiment's results (e.g. Results/comparison) or the results folder (Results)")
+        }
+        let root: URL
+        if fm.fileExists(atPath: dir.appendingPathComponent("rows.csv").path) {
+            try ReportGenerator(directory: dir).generate()
+            logLine("tables and figures written to \(directory)")
+            // claims.md lives in the results folder; only an experiment the claims read refreshes it.
+            guard ClaimsReport.experiments.contains(dir.standardizedFileURL.lastPathComponent) else { return }
+            root = dir.deletingLastPathComponent()
+        } else {
+            let experiments = try fm.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)
+                .filter { fm.fileExists(atPath: $0.appendingPathComponent("rows.csv").path) }
+                .sorted { $0.lastPathComponent < $1.lastPathComponent }
+            guard !experiments.isEmpty else {
+                throw ValidationError("\(directory) holds no rows.csv, nor does any folder in it; run an experiment first (`fym-bench run`)")
+            }
+            for e in experiments {
+                try ReportGenerator(directory: e).generate()
+                logLine("tables and figures written to \(e.path)")
+            }
+            root = dir
+        }
+        try ClaimsReport(resultsDirectory: root).write()
+        logLine("claims written to \(root.appendingPathComponent("claims.md").path)")
     }
 }
 
@@ -134,7 +166,9 @@ struct ReproduceCommand: ParsableCommand {
             logLine(String(format: "%@: %d cells in %.1f s", config.name, summary.cells.count, seconds))
             sections.append(ResultsReadme.Section(config: config, summary: summary, seconds: seconds))
         }
-        let readme = ResultsReadme(profile: profile, sections: sections, resultsDirectory: URL(fileURLWithPath: locations.results))
+        let root = URL(fileURLWithPath: locations.results)
+        try ClaimsReport(resultsDirectory: root).write()
+        let readme = ResultsReadme(profile: profile, sections: sections, resultsDirectory: root)
         try readme.write()
     }
 }

@@ -62,6 +62,19 @@ enum CacheKeys {
         return ArtifactCache.key("method", parts)
     }
 
+    /// The random seed of one cell: SHA-256 over the experiment's seed, the edit's key (which holds
+    /// the clip's content, frame count, resolution and the edit request) and the method's identity
+    /// (id and every setting), first 8 bytes big-endian. It does not depend on the cell's position
+    /// in the run matrix nor on the row's label, so adding, removing or renaming rows — or running
+    /// the same cell from another experiment — leaves a cell's seed, cache key and numbers as they
+    /// were (issue 21; ARCHITECTURE.md §8).
+    static func cellSeed(experimentSeed: UInt64, edit: String, method: any VideoEditingMethod) -> UInt64 {
+        var parts = ["experiment_seed": "\(experimentSeed)", "edit": edit, "method": method.id]
+        for (k, v) in method.settings { parts["method." + k] = v }
+        let hex = ArtifactCache.key("cell-seed", parts)
+        return UInt64(hex.prefix(16), radix: 16)!
+    }
+
     /// The metric values of one cell: its inputs' keys, the metric ids and the models used.
     static func metrics(source: String, edit: String, flows: String, output: String, metrics: [String],
                         landmarkModel: String, clipModel: String) -> String {

@@ -64,9 +64,11 @@ struct Figures {
             }
             try Data(text.utf8).write(to: data.appendingPathComponent("bars_\(metric).dat"))
             let arrow = descriptors[metric]?.direction.arrow ?? ""
+            let nonNegative = rows.allSatisfy { $0.metric != metric || ($0.value ?? 0) >= 0 }
             scripts.append(("bars_\(metric)", """
                 set title '\(metric) \(arrow) (mean ± std over clips)'
                 set ylabel '\(unit(metric))'
+                \(nonNegative ? "set yrange [0:*]" : "")
                 set style fill solid 0.6 border -1
                 set boxwidth 0.6
                 set xtics rotate by -30
@@ -75,6 +77,33 @@ struct Figures {
                 plot 'data/bars_\(metric).dat' using 1:3:xtic(2) with boxes lc rgb '#4477aa', \\
                      '' using 1:3:4 with yerrorbars lc rgb 'black' pt 0
                 """))
+        }
+
+        // Applications (edit ids "<application>.<name>"): one group of bars per application, one bar
+        // per method, the mean of the metric over the application's clips and edits.
+        let applications = ordered(rows.map(\.edit).filter { $0.contains(".") }.map(ClaimsReport.application(ofEdit:)))
+        if !applications.isEmpty {
+            for metric in ["warp_error"] where metrics.contains(metric) {
+                var text = "application " + methods.map { "\"\($0)\"" }.joined(separator: " ") + "\n"
+                for app in applications {
+                    text += "\"\(app)\" " + methods.map { m in
+                        let v = rows.filter { $0.metric == metric && $0.method == m && ClaimsReport.application(ofEdit: $0.edit) == app }.compactMap(\.value)
+                        return v.isEmpty ? "NaN" : String(format: "%.6g", v.reduce(0, +) / Double(v.count))
+                    }.joined(separator: " ") + "\n"
+                }
+                try Data(text.utf8).write(to: data.appendingPathComponent("applications_\(metric).dat"))
+                scripts.append(("applications_\(metric)", """
+                    set title '\(metric) \(descriptors[metric]?.direction.arrow ?? "") per application and method (mean over clips and edits)'
+                    set ylabel '\(unit(metric))'
+                    set yrange [0:*]
+                    set style data histograms
+                    set style histogram clustered gap 1
+                    set style fill solid 0.7 border -1
+                    set key outside right
+                    set grid ytics
+                    plot for [i=2:\(methods.count + 1)] 'data/applications_\(metric).dat' using i:xtic(1) title columnheader(i)
+                    """))
+            }
         }
 
         // Trade-off: temporal consistency (warp_error) against edit fidelity (edit_psnr).
@@ -183,6 +212,12 @@ struct Figures {
 
     func unit(_ metric: String) -> String {
         descriptors[metric]?.unit ?? ""
+    }
+
+    func ordered(_ values: [String]) -> [String] {
+        var seen = Set<String>(), out: [String] = []
+        for v in values where seen.insert(v).inserted { out.append(v) }
+        return out
     }
 
     static func gnuplotEscape(_ s: String) -> String {

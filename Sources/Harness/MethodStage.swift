@@ -5,9 +5,12 @@ import Methods
 /// The method stage of a cell: the method's output frames for one clip × edit, checked (count,
 /// size, finite values) and cached with the reports the method attached.
 extension Runner {
-    /// The output frames of `spec` on the cell, from the cache or computed.
-    func methodStage(_ source: SourceStage, _ edit: EditStage, _ spec: MethodSpec, seed: UInt64) throws -> (key: String, frames: [Image]) {
+    /// The output frames of `spec` on the cell, from the cache or computed. The cell's seed is
+    /// ``CacheKeys/cellSeed(experimentSeed:edit:method:)``: it depends on what the cell is, never
+    /// on where it sits in the run matrix.
+    func methodStage(_ source: SourceStage, _ edit: EditStage, _ spec: MethodSpec) throws -> (key: String, frames: [Image]) {
         let method = try options.catalog.make(spec.method, settings: spec.settings)
+        let seed = CacheKeys.cellSeed(experimentSeed: config.seed, edit: edit.key, method: method)
         let key = CacheKeys.method(source: source.key, edit: edit.key, method: method, clip: source.metadata, seed: seed,
                                    avatar: source.avatar)
         let cached = cache.exists("method", key)

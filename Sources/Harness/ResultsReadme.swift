@@ -33,9 +33,21 @@ public struct ResultsReadme {
             (`fym-bench reproduce --profile \(profile)`) from commit `\(FullInfo.gitCommit() ?? "unknown")`.
             Every number below is measured by that run; `rows.csv` and `per_frame.csv` hold the raw values,
             `full_info.json` the configuration, versions, model-file hashes, metric variants and time per
-            stage. `fym-bench report Results/<experiment>` regenerates tables and figures from the CSVs.
+            stage. `fym-bench report Results` regenerates tables, figures and `claims.md` from the CSVs.
+
+            ## Claims
+
+            The paper's claims and this suite's, each with its decision rule and the numbers, are in
+            [claims.md](claims.md):
+
+            | claim | verdict |
+            | --- | --- |
 
             """
+        for (id, outcome) in ClaimsReport(resultsDirectory: resultsDirectory).outcomes() {
+            let title = ClaimsReport.claims.first { $0.id == id }?.title ?? id
+            text += "| [\(title)](claims.md#\(id)) | \(outcome.verdict.rawValue) |\n"
+        }
         for s in sections {
             let name = s.config.name
             let dir = resultsDirectory.appendingPathComponent(name)
@@ -54,7 +66,8 @@ public struct ResultsReadme {
                 """
             let figures = ((try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("figures").path)) ?? [])
                 .filter { $0.hasSuffix(".png") }.sorted()
-            let main = ["warp_error_per_frame.png", "tradeoff.png", "bars_warp_error.png", "bars_edit_psnr.png"].filter(figures.contains)
+            let main = (["applications_warp_error.png", "warp_error_per_frame.png", "tradeoff.png", "bars_warp_error.png", "bars_lmd_mouth.png",
+                         "bars_edit_psnr.png"] + figures.filter { $0.hasPrefix("dra_weights_") }).filter(figures.contains)
             for f in main { text += "![\(f)](\(name)/figures/\(f))\n\n" }
             if let strip = figures.first(where: { $0.hasPrefix("strip_") }) {
                 let methods = s.config.methods.map(\.label).joined(separator: ", ")

@@ -89,8 +89,7 @@ public final class Runner: @unchecked Sendable {
                 stage = "edit"
                 let edit = try edits[EditKey(clip: cell.clip, edit: cell.edit.id)]!.get()
                 stage = "method"
-                let seed = self.config.seed &+ UInt64(cell.index)
-                let output = try self.methodStage(source, edit, cell.method, seed: seed)
+                let output = try self.methodStage(source, edit, cell.method)
                 stage = "metrics"
                 let metrics = try self.metricsStage(source, edit, flows: flow, output: output, cell: cell)
                 result = CellResult(clip: cell.clip.description, edit: cell.edit.id, method: cell.method.label, metrics: metrics,
