@@ -98,9 +98,22 @@ struct DatasetsCommand: ParsableCommand {
         @Option(help: "Square output resolution in pixels.") var resolution = 256
         @Option(help: "Frames per second when the data do not say (frame folders).") var fps = 25.0
         @Option(help: "Keep at most this many frames.") var maxFrames: Int?
+        @Flag(help: "Replace the clip if DATASET/CLIP is already prepared (its tracking and avatar go with it).") var force = false
+
+        func validate() throws {
+            guard (16...4096).contains(resolution) else {
+                throw ValidationError("--resolution \(resolution) is out of range; give a square size in pixels from 16 to 4096 (e.g. 256)")
+            }
+            guard fps.isFinite, fps > 0, fps <= 1000 else { throw ValidationError("--fps \(fps) must be a number of frames per second in (0, 1000]") }
+            if let maxFrames, maxFrames < 2 { throw ValidationError("--max-frames \(maxFrames) must be at least 2 (a clip needs two frames)") }
+        }
 
         func run() throws {
             let target = try ClipAddress(parsing: address)
+            let existing = options.root.clipDirectory(dataset: target.dataset, clip: target.clip)
+            if !force, FileManager.default.fileExists(atPath: existing.path) {
+                throw ValidationError("\(address) already exists (\(existing.path)); choose another --as, or add --force to replace it with its tracking and avatar")
+            }
             let url = URL(fileURLWithPath: path)
             let user = try UserDataLoader.load(url)
             logLine("\(user.layout.rawValue): \(user.frames.count) frames of \(user.frames[0].width)×\(user.frames[0].height)")
@@ -141,11 +154,6 @@ struct DatasetsCommand: ParsableCommand {
                            "height": loaded.metadata.height, "frames_without_landmarks": loaded.metadata.framesWithoutLandmarks])
         }
     }
-}
-
-/// Generates a synthetic preset with the parametric head and its ground-truth renderer.
-func prepareSynthetic(_ manifest: DatasetManifest, root: DataRoot) throws {
-    _ = try SyntheticGenerator(manifest: manifest, root: root, log: logLine).generate()
 }
 
 extension DatasetsCommand {

@@ -28,7 +28,11 @@ struct Faces: ParsableCommand {
     @Option(help: "Neighbours a detection needs to be kept.") var minNeighbors = 3
 
     func validate() throws {
-        guard scaleFactor > 1 else { throw ValidationError("--scale-factor must be > 1") }
+        // OpenCV's detectMultiScale takes any factor > 1; below 1.01 the pyramid has thousands of
+        // levels (1.0000001 ran for minutes) and above 4 it skips nearly every face size.
+        guard scaleFactor.isFinite, scaleFactor >= 1.01, scaleFactor <= 4 else {
+            throw ValidationError("--scale-factor \(scaleFactor) is out of range; give a number from 1.01 to 4 (OpenCV's default is 1.1)")
+        }
         guard minNeighbors >= 0 else { throw ValidationError("--min-neighbors must be ≥ 0") }
     }
 
@@ -55,6 +59,12 @@ struct Landmarks: ParsableCommand {
         let parts = box.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard parts.count == 4, let l = parts[0], let t = parts[1], let r = parts[2], let b = parts[3], r >= l, b >= t else {
             throw ValidationError("--box must be LEFT,TOP,RIGHT,BOTTOM integers with RIGHT ≥ LEFT and BOTTOM ≥ TOP, got '\(box)'")
+        }
+        // Box arithmetic (centre, size, the predictor's transform) must not overflow: a box may
+        // reach past the image, but not by more than a million pixels.
+        let limit = 1_000_000
+        guard [l, t, r, b].allSatisfy({ abs($0) <= limit }) else {
+            throw ValidationError("--box '\(box)' has a coordinate beyond ±\(limit) pixels; give a box near the image")
         }
         return FaceBox(left: l, top: t, right: r, bottom: b)
     }

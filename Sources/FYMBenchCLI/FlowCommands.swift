@@ -13,7 +13,8 @@ func readPair(_ a: String, _ b: String) throws -> (Image, Image) {
         throw ValidationError("\(a) is \(first.width)x\(first.height) but \(b) is \(second.width)x\(second.height); "
             + "flow and pair metrics need two frames of the same size")
     }
-    return (first, second)
+    // Frames are compared as RGB: an alpha channel or a grey image is converted, not indexed past.
+    return (first.channels == 3 ? first : first.converted(toChannels: 3), second.channels == 3 ? second : second.converted(toChannels: 3))
 }
 
 /// `fym-bench flow A.png B.png --out FLOW.f32`: dense optical flow from A to B.

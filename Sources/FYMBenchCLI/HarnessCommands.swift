@@ -27,18 +27,20 @@ struct RunLocations: ParsableArguments {
         return RunOptions(
             outputDirectory: URL(fileURLWithPath: results).appendingPathComponent(experiment), cacheRoot: cacheURL,
             dataRoot: root, manifests: URL(fileURLWithPath: manifests), jobs: jobs, shard: shard, catalog: standardCatalog,
-            prepareDataset: { manifest in try prepareDataset(manifest, root: root) }, log: logLine)
+            prepareDataset: { manifest in try prepareDataset(manifest, root: root, keepingPrepared: true) }, log: logLine)
     }
 }
 
-/// Prepares any dataset named by a manifest (shared by `datasets prepare` and the runner).
-func prepareDataset(_ manifest: DatasetManifest, root: DataRoot) throws {
+/// Prepares any dataset named by a manifest (shared by `datasets prepare` and the runner). With
+/// `keepingPrepared` (the runner), clips already prepared are kept as they are.
+func prepareDataset(_ manifest: DatasetManifest, root: DataRoot, keepingPrepared: Bool = false) throws {
     switch manifest.kind {
     case .pypiVideo:
+        if keepingPrepared, !manifest.clipNames.isEmpty, manifest.clipNames.allSatisfy(root.preparedClips(dataset: manifest.name).contains) { return }
         let landmarker = FaceLandmarker(detector: try HaarDetector(), predictor: try ShapePredictor())
         _ = try DatasetPreparer(root: root, log: logLine).preparePyPIVideo(manifest, landmarker: landmarker)
     case .synthetic:
-        try prepareSynthetic(manifest, root: root)
+        _ = try SyntheticGenerator(manifest: manifest, root: root, log: logLine).generate(keepingPrepared: keepingPrepared)
     }
 }
 
@@ -63,7 +65,7 @@ struct RunCommand: ParsableCommand {
         abstract: "Run an experiment: clips × edits × methods, every stage cached and resumable; writes Results/<experiment>/.",
         discussion: "Interrupted runs resume where they stopped. With --shard i/N only every N-th cell runs and a shard file is written; `fym-bench merge` combines the shards.")
     @Argument(help: "Experiment file or name in Experiments/ (e.g. comparison).") var experiment: String
-    @Option(help: "Profile of the experiment (quick or full).") var profile = "quick"
+    @Option(help: "Profile of the experiment (quick or full; default quick).") var profile: String?
     @Option(help: "Cells run in parallel.") var jobs = 1
     @Option(help: "Run shard i of N (0-based), e.g. 0/4.") var shard: String?
     @OptionGroup var locations: RunLocations
@@ -74,7 +76,11 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try Experiment.load(experimentURL(experiment)).resolve(profile: profile)
+        let loaded = try Experiment.load(experimentURL(experiment))
+        if let profile, loaded.profiles.isEmpty {
+            throw ValidationError("--profile \(profile): \(loaded.path) has no profiles; leave out --profile, or add `profiles:` to the file")
+        }
+        let config = try loaded.resolve(profile: profile ?? "quick")
         let runner = Runner(config: config, options: locations.options(experiment: config.name, jobs: jobs, shard: try parseShard(shard)))
         let start = monotonicSeconds()
         let summary = try runner.run()
@@ -85,6 +91,27 @@ struct RunCommand: ParsableCommand {
             logLine("  " + stage.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: " %8.2f s computed ×%d, cached ×%d", seconds,
                            summary.stageComputed[stage] ?? 0, summary.stageCached[stage] ?? 0))
         }
+        try failIfCellsFailed([(config.name, summary)])
+    }
+}
+
+/// Exits non-zero, listing them, when any cell of the runs failed (the outputs were written,
+/// keeping earlier results for the failed cells).
+func failIfCellsFailed(_ runs: [(experiment: String, summary: RunSummary)]) throws {
+    let failed = runs.flatMap { run in run.summary.cells.filter { $0.error != nil }.map { (run.experiment, $0) } }
+    guard !failed.isEmpty else { return }
+    for (experiment, cell) in failed {
+        logLine("failed: \(experiment): \(cell.clip) × \(cell.edit) × \(cell.method) in \(cell.failedStage ?? "?"): \(cell.error ?? "")")
+    }
+    throw CellsFailed(count: failed.count, experiments: Array(Set(failed.map(\.0))).sorted())
+}
+
+struct CellsFailed: Error, CustomStringConvertible {
+    var count: Int
+    var experiments: [String]
+    var description: String {
+        "\(count) cell(s) failed (listed above and in \(experiments.map { "Results/\($0)/failures.csv" }.joined(separator: ", "))); "
+            + "rows.csv keeps what earlier runs produced for them"
     }
 }
 
@@ -118,7 +145,7 @@ struct ReportCommand: ParsableCommand {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: dir.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ValidationError("\(directory) is not a directory; give an experiment's results (e.g. Results/comparison) or the results folder (Results)")
+            throw ValidationError("\(directory) does not exist or is not a folder; give an experiment's results folder holding rows.csv (e.g. Results/comparison) or the results folder (Results)")
         }
         let root: URL
         if fm.fileExists(atPath: dir.appendingPathComponent("rows.csv").path) {
@@ -158,6 +185,7 @@ struct ReproduceCommand: ParsableCommand {
             .filter { $0.pathExtension == "yaml" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
         guard !files.isEmpty else { throw ValidationError("no experiments (*.yaml) in \(experiments)") }
         var sections: [ResultsReadme.Section] = []
+        var runs: [(experiment: String, summary: RunSummary)] = []
         for file in files {
             let config = try Experiment.load(file).resolve(profile: profile)
             let start = monotonicSeconds()
@@ -165,11 +193,13 @@ struct ReproduceCommand: ParsableCommand {
             let seconds = monotonicSeconds() - start
             logLine(String(format: "%@: %d cells in %.1f s", config.name, summary.cells.count, seconds))
             sections.append(ResultsReadme.Section(config: config, summary: summary, seconds: seconds))
+            runs.append((config.name, summary))
         }
         let root = URL(fileURLWithPath: locations.results)
         try ClaimsReport(resultsDirectory: root).write()
         let readme = ResultsReadme(profile: profile, sections: sections, resultsDirectory: root)
         try readme.write()
+        try failIfCellsFailed(runs)
     }
 }
 

@@ -134,6 +134,8 @@ public enum FlowFileError: Error, CustomStringConvertible, Equatable {
     case badDimensions(path: String, width: Int, height: Int)
     case unwritable(path: String, reason: String)
     case unknownExtension(path: String)
+    /// A value that is NaN, infinite or beyond ±``FlowField/maximumDisplacement`` pixels.
+    case nonFinite(path: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -151,6 +153,9 @@ public enum FlowFileError: Error, CustomStringConvertible, Equatable {
             return "cannot write flow file \(path): \(reason)"
         case let .unknownExtension(path):
             return "flow file \(path) has an unknown extension; use .f32 (raw float32 H x W x 2) or .flo (Middlebury)"
+        case let .nonFinite(path, index, value):
+            return "flow file \(path) holds \(value) at float \(index) (pixel \(index / 2)); a flow must be finite displacements within "
+                + "±\(Int(FlowField.maximumDisplacement)) pixels (a Middlebury 'unknown' marker > 1e9 is not accepted either)"
         }
     }
 }
@@ -209,17 +214,28 @@ extension FlowField {
         return FlowField(width: w, height: h, interleaved: FlowField.littleEndianFloats(data, offset: 12, count: w * h * 2))
     }
 
-    /// Reads a flow by extension: `.flo` (Middlebury) or anything else as raw float32 of the given size.
+    /// Largest displacement, pixels, a flow read from a file may hold.
+    public static let maximumDisplacement: Float = 1_000_000
+
+    /// Reads a flow by extension: `.flo` (Middlebury) or anything else as raw float32 of the given
+    /// size. Every value must be finite and within ±``maximumDisplacement`` (else
+    /// ``FlowFileError/nonFinite(path:index:value:)``): warping would otherwise index nowhere.
     public static func read(_ url: URL, width: Int, height: Int) throws -> FlowField {
+        let flow: FlowField
         if url.pathExtension.lowercased() == "flo" {
-            let flow = try readFlo(url)
+            flow = try readFlo(url)
             guard flow.width == width, flow.height == height else {
                 throw FlowFileError.wrongSize(path: url.path, bytes: flow.pixelCount * 8 + 12,
                                               expected: width * height * 8 + 12, width: width, height: height)
             }
-            return flow
+        } else {
+            flow = try readRaw(url, width: width, height: height)
         }
-        return try readRaw(url, width: width, height: height)
+        let values = flow.interleaved()
+        if let i = values.firstIndex(where: { !$0.isFinite || abs($0) > maximumDisplacement }) {
+            throw FlowFileError.nonFinite(path: url.path, index: i, value: values[i])
+        }
+        return flow
     }
 
     /// Writes raw float32 little-endian H × W × 2, atomically.

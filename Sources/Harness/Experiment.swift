@@ -141,6 +141,10 @@ public struct Experiment: Sendable {
             let tool = try e.string("tool"), prompt = try e.string("prompt")
             let seed = UInt64(try e.int("seed", default: 1))
             let id = try e.optionalString("id") ?? "\(tool.hasPrefix("frames:") ? "frames" : tool)-\(Experiment.slug(prompt))-s\(seed)"
+            // The id names files (strips, reports): a plain name, e.g. "relighting.warm-left".
+            guard ClipAddress.isPlainName(id) else {
+                throw e.invalid("id", "is '\(id)'; use a plain name (letters, digits, '-', '_', '.', not starting with '.', at most 128 characters)")
+            }
             return EditSpec(id: id, tool: tool, prompt: prompt, seed: seed, settings: try e.settings("settings"))
         }
         guard !edits.isEmpty else { throw r.invalid("edits", "must list at least one edit") }
@@ -151,7 +155,11 @@ public struct Experiment: Sendable {
             let m = ConfigReader(document: "experiment", path: path, prefix: key, dict: d)
             try m.onlyKeys(["method", "label", "settings"])
             let id = try m.string("method")
-            return MethodSpec(label: try m.optionalString("label") ?? id, method: id, settings: try m.settings("settings"))
+            let label = try m.optionalString("label") ?? id
+            guard Experiment.isReadableLabel(label) else {
+                throw m.invalid("label", "is '\(label)'; a row label is 1–100 printable characters without commas, quotes or line breaks, and does not start or end with a space")
+            }
+            return MethodSpec(label: label, method: id, settings: try m.settings("settings"))
         }
         guard !methods.isEmpty else { throw r.invalid("methods", "must list at least one method") }
         for list in [edits.map(\.id), methods.map(\.label)] where Set(list).count != list.count {
@@ -183,6 +191,13 @@ public struct Experiment: Sendable {
             throw r.invalid("avatar_profile", "is '\(text)'; use \(AvatarProfile.allCases.map(\.rawValue).joined(separator: " or "))")
         }
         return profile
+    }
+
+    /// Whether `label` can be a row of rows.csv and a table: 1–100 printable characters, no comma,
+    /// double quote or control character (line breaks), no leading or trailing space.
+    public static func isReadableLabel(_ label: String) -> Bool {
+        !label.isEmpty && label.count <= 100 && label.trimmingCharacters(in: .whitespaces) == label
+            && !label.unicodeScalars.contains { $0.properties.generalCategory == .control || $0 == "," || $0 == "\"" || $0 == "\u{2028}" || $0 == "\u{2029}" }
     }
 
     /// A file-name-safe short form of a prompt: lower-case words joined by '-', at most 40 characters.

@@ -86,23 +86,13 @@ final class MetricModels: @unchecked Sendable {
         }
     }
 
-    /// Identity of a CLIP folder for cache keys: SHA-256 of config.json, the safetensors header and
-    /// the weight file's size (hashing 600 MB of weights on every run would cost seconds).
+    /// Identity of a CLIP folder for cache keys: SHA-256 of config.json and of every byte of
+    /// model.safetensors, so other weights of the same layout never reuse old metrics (read once
+    /// per run).
     static func clipFingerprint(folder: URL) -> String {
         var h = SHA256()
         h.update(Array((try? Data(contentsOf: folder.appendingPathComponent("config.json"))) ?? Data()))
-        let weights = folder.appendingPathComponent("model.safetensors")
-        if let handle = try? FileHandle(forReadingFrom: weights) {
-            defer { try? handle.close() }
-            let prefix = (try? handle.read(upToCount: 8)) ?? Data()
-            h.update(Array(prefix))
-            if prefix.count == 8 {
-                let n = prefix.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian }
-                h.update(Array((try? handle.read(upToCount: Int(min(n, 100_000_000)))) ?? Data()))
-            }
-            let size = (try? handle.seekToEnd()) ?? 0
-            h.update(Array("\(size)".utf8))
-        }
+        h.update((try? SHA256.hex(fileAt: folder.appendingPathComponent("model.safetensors"))) ?? "unreadable")
         return h.finalize().map { String(format: "%02x", $0) }.joined()
     }
 }

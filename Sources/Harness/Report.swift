@@ -21,9 +21,8 @@ public struct OutputWriter {
     public func write(summary: RunSummary, cache: ArtifactCache?) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        let rows = ResultTables.rows(summary.cells, metricOrder: config.metrics)
+        let (rows, perFrame) = try rowsKeepingEarlierResults(summary)
         try Data(ResultTables.csv(rows).utf8).write(to: directory.appendingPathComponent("rows.csv"), options: .atomic)
-        let perFrame = ResultTables.perFrameRows(summary.cells, metricOrder: config.metrics)
         try Data(ResultTables.csv(perFrame).utf8).write(to: directory.appendingPathComponent("per_frame.csv"), options: .atomic)
         let failed = summary.cells.filter { $0.error != nil }
         let failures = (["clip,edit,method,stage,error"] + failed.map {
@@ -35,6 +34,34 @@ public struct OutputWriter {
         if let cache { try writeReports(summary: summary, cache: cache) }
         try ReportGenerator(directory: directory).generate()
         if let cache { try writeStrips(summary: summary, cache: cache) }
+    }
+
+    /// The run's rows, in cell order; a cell that failed in this run keeps the rows an earlier run
+    /// wrote for it (same clip, edit and method label) instead of losing them, so a failing rerun
+    /// never replaces good results with nothing (issue 21). `failures.csv` still lists the failure.
+    func rowsKeepingEarlierResults(_ summary: RunSummary) throws -> ([ResultRow], [PerFrameRow]) {
+        let failed = summary.cells.filter { $0.error != nil }
+        let rowsURL = directory.appendingPathComponent("rows.csv"), perFrameURL = directory.appendingPathComponent("per_frame.csv")
+        let fm = FileManager.default
+        guard !failed.isEmpty, fm.fileExists(atPath: rowsURL.path) else {
+            return (ResultTables.rows(summary.cells, metricOrder: config.metrics), ResultTables.perFrameRows(summary.cells, metricOrder: config.metrics))
+        }
+        struct Triple: Hashable { var clip: String, edit: String, method: String }
+        let previousRows = Dictionary(grouping: try ResultTables.readRows(rowsURL)) { Triple(clip: $0.clip, edit: $0.edit, method: $0.method) }
+        let previousPerFrame = fm.fileExists(atPath: perFrameURL.path)
+            ? Dictionary(grouping: try ResultTables.readPerFrame(perFrameURL)) { Triple(clip: $0.clip, edit: $0.edit, method: $0.method) } : [:]
+        var rows: [ResultRow] = [], perFrame: [PerFrameRow] = []
+        for cell in summary.cells {
+            if cell.error == nil {
+                rows += ResultTables.rows([cell], metricOrder: config.metrics)
+                perFrame += ResultTables.perFrameRows([cell], metricOrder: config.metrics)
+            } else {
+                let k = Triple(clip: cell.clip, edit: cell.edit, method: cell.method)
+                rows += previousRows[k] ?? []
+                perFrame += previousPerFrame[k] ?? []
+            }
+        }
+        return (rows, perFrame)
     }
 
     /// Copies the reports methods attached to their cells into `reports/<method>/<clip>/<name>`

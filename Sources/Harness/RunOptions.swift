@@ -50,6 +50,8 @@ public struct RunOptions: Sendable {
 public enum RunError: Error, CustomStringConvertible, Equatable {
     case unknownDataset(String, known: [String])
     case notPrepared(String)
+    /// A `DATASET/CLIP` entry whose clip the dataset does not have (`known`: the clips it has).
+    case unknownClip(String, known: [String])
     case unknownMetric(String, known: [String])
     case shardsIncomplete(directory: String, found: [String], expected: Int)
     case shardMismatch(path: String)
@@ -61,6 +63,10 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
             return "unknown dataset '\(name)'; known datasets: \(known.joined(separator: ", ")) (manifests in Datasets/, or `fym-bench datasets import`)"
         case let .notPrepared(name):
             return "dataset \(name) is not prepared; run `fym-bench datasets prepare \(name)`"
+        case let .unknownClip(entry, known):
+            let dataset = entry.split(separator: "/").first.map(String.init) ?? entry
+            return "no clip '\(entry)': dataset \(dataset) " + (known.isEmpty ? "has no prepared clips" : "has the clips \(known.joined(separator: ", "))")
+                + " (check the spelling; `fym-bench datasets list` shows every dataset and clip)"
         case let .unknownMetric(name, known):
             return "unknown metric '\(name)'; known metrics: \(known.joined(separator: ", "))"
         case let .shardsIncomplete(directory, found, expected):

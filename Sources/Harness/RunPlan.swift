@@ -14,11 +14,19 @@ extension Runner {
                 let address = try ClipAddress(parsing: entry)
                 let dir = options.dataRoot.clipDirectory(dataset: address.dataset, clip: address.clip)
                 if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("clip.json").path) {
-                    if let m = manifests.first(where: { $0.name == address.dataset }), let prepare = options.prepareDataset {
-                        try prepare(m)
+                    // Only a clip the manifest names is prepared, and preparing keeps every clip
+                    // already prepared (its tracking and avatar); a misspelt clip stops here.
+                    let manifest = manifests.first { $0.name == address.dataset }
+                    let prepared = options.dataRoot.preparedClips(dataset: address.dataset)
+                    guard let manifest, manifest.clipNames.contains(address.clip) else {
+                        if manifest == nil && prepared.isEmpty { throw RunError.unknownDataset(address.dataset, known: manifests.map(\.name)) }
+                        throw RunError.unknownClip(entry, known: manifest?.clipNames ?? prepared)
                     }
+                    guard let prepare = options.prepareDataset else { throw RunError.notPrepared(address.dataset) }
+                    options.log("preparing dataset \(address.dataset)")
+                    try timings.timed("data", cached: false) { try prepare(manifest) }
                     guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("clip.json").path) else {
-                        throw RunError.notPrepared(entry)
+                        throw RunError.notPrepared(address.dataset)
                     }
                 }
                 out.append(address)

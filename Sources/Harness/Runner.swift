@@ -31,7 +31,7 @@ public final class Runner: @unchecked Sendable {
         self.config = config
         self.options = options
         self.methodsNeedAvatar = config.methods.contains { (try? options.catalog.make($0.method, settings: $0.settings))?.needsAvatar ?? false }
-        self.cache = ArtifactCache(root: options.cacheRoot)
+        self.cache = ArtifactCache(root: options.cacheRoot, log: options.log)
         self.models = MetricModels(metrics: config.metrics.compactMap { try? options.metrics.metric($0) }, clipWeights: config.clipWeights)
     }
 

@@ -197,6 +197,9 @@ public struct ExternalFramesMethod: VideoEditingMethod {
     }
 
     public func run(_ input: MethodInput) throws -> [Image] {
+        guard FileManager.default.fileExists(atPath: directory.path) else {
+            throw MethodError.framesFolder(path: directory.path, reason: "does not exist; give the folder of the method's output frames")
+        }
         guard let folder = folder(for: input.clip) else {
             throw MethodError.framesFolder(path: directory.path, reason: "no PNG frames in it, in \(input.clip.dataset)_\(input.clip.clip)/ or in \(input.clip.clip)/")
         }

@@ -203,26 +203,45 @@ public enum ClipStore {
             throw ClipError.unwritable(path: staging.path, reason: error.localizedDescription)
         }
         guard clip.landmarks.count == clip.frames.count, clip.masks.count == clip.frames.count else {
+            try? fm.removeItem(at: staging)
             throw ClipError.countMismatch(path: directory.path, what: "landmarks/masks",
                                           expected: clip.frames.count, got: min(clip.landmarks.count, clip.masks.count))
         }
-        for (i, frame) in clip.frames.enumerated() {
-            try frame.writePNG(to: framePath(staging, "frames", i, "png"))
-            try clip.masks[i].writePNG(to: framePath(staging, "masks", i, "png"))
-        }
-        try writeJSON(LandmarkFile(frames: clip.landmarks.map { $0?.map { [$0.x, $0.y] } }),
-                      to: staging.appendingPathComponent("landmarks.json"))
-        var metadata = clip.metadata
-        metadata.frameCount = clip.frames.count
-        metadata.width = clip.frames.first?.width ?? metadata.width
-        metadata.height = clip.frames.first?.height ?? metadata.height
-        metadata.framesWithoutLandmarks = clip.landmarks.indices.filter { clip.landmarks[$0] == nil }
-        try writeJSON(metadata, to: staging.appendingPathComponent("clip.json"))
-        try extra?(staging)
         do {
-            if fm.fileExists(atPath: directory.path) { try fm.removeItem(at: directory) }
-            try fm.moveItem(at: staging, to: directory)
+            for (i, frame) in clip.frames.enumerated() {
+                try frame.writePNG(to: framePath(staging, "frames", i, "png"))
+                try clip.masks[i].writePNG(to: framePath(staging, "masks", i, "png"))
+            }
+            try writeJSON(LandmarkFile(frames: clip.landmarks.map { $0?.map { [$0.x, $0.y] } }),
+                          to: staging.appendingPathComponent("landmarks.json"))
+            var metadata = clip.metadata
+            metadata.frameCount = clip.frames.count
+            metadata.width = clip.frames.first?.width ?? metadata.width
+            metadata.height = clip.frames.first?.height ?? metadata.height
+            metadata.framesWithoutLandmarks = clip.landmarks.indices.filter { clip.landmarks[$0] == nil }
+            try writeJSON(metadata, to: staging.appendingPathComponent("clip.json"))
+            try extra?(staging)
         } catch {
+            // A failed write leaves no half-written folder behind.
+            try? fm.removeItem(at: staging)
+            throw error
+        }
+        // The old clip (if any) is moved aside, not removed, until the new one is in place.
+        let previous = parent.appendingPathComponent(".\(directory.lastPathComponent).replaced-\(ProcessInfo.processInfo.processIdentifier)")
+        do {
+            var movedAside = false
+            if fm.fileExists(atPath: directory.path) {
+                try? fm.removeItem(at: previous)
+                try fm.moveItem(at: directory, to: previous)
+                movedAside = true
+            }
+            do { try fm.moveItem(at: staging, to: directory) } catch {
+                if movedAside { try? fm.moveItem(at: previous, to: directory) }
+                throw error
+            }
+            if movedAside { try? fm.removeItem(at: previous) }
+        } catch {
+            try? fm.removeItem(at: staging)
             throw ClipError.unwritable(path: directory.path, reason: error.localizedDescription)
         }
     }
@@ -275,9 +294,13 @@ public enum ClipStore {
     /// `count` PNG files of `folder` in natural name order. Too few files or another size is an
     /// error naming the folder or file — nothing is resampled or padded.
     public static func readExternalFrames(in folder: URL, count: Int, width: Int, height: Int) throws -> [Image] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ClipError.externalFrames(path: folder.path, reason: "does not exist or is not a folder; give the folder of PNG frames (one per source frame, in name order)")
+        }
         let files = pngFiles(in: folder)
         guard files.count >= count else {
-            throw ClipError.externalFrames(path: folder.path, reason: "holds \(files.count) frames but the clip has \(count); write one PNG per source frame")
+            throw ClipError.externalFrames(path: folder.path, reason: "holds \(files.count) PNG frames but the run uses \(count) frames of the clip; write one PNG per source frame")
         }
         return try files.prefix(count).map { url in
             let image = try Image.readPNG(url).converted(toChannels: 3)

@@ -56,14 +56,77 @@ public struct ConfigReader {
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw ConfigFileError.unreadable(document: document, path: url.path, reason: error.localizedDescription)
         }
+        // Bounded before and after parsing: the suite's files are small and shallow, so a file that
+        // nests deeper than `maximumDepth` or expands (through aliases) to more than
+        // `maximumNodes` values is refused instead of overflowing the stack or the memory.
+        guard text.utf8.count <= maximumBytes else {
+            throw ConfigFileError.notYAML(document: document, path: url.path, reason: "the file has \(text.utf8.count) bytes; at most \(maximumBytes) are read")
+        }
+        if let line = tooDeep(text) {
+            throw ConfigFileError.notYAML(document: document, path: url.path, reason: "line \(line) nests deeper than \(maximumDepth) levels")
+        }
         let root: Any?
-        do { root = try Yams.load(yaml: text, resolver()) } catch {
+        do {
+            let node = try Yams.compose(yaml: text, resolver())
+            if let node {
+                var budget = maximumNodes
+                guard countNodes(node, depth: 0, budget: &budget) else {
+                    throw ConfigFileError.notYAML(document: document, path: url.path,
+                                                  reason: "it expands to more than \(maximumNodes) values or \(maximumDepth) levels (an alias bomb?)")
+                }
+            }
+            root = node?.any
+        } catch let error as ConfigFileError { throw error } catch {
             throw ConfigFileError.notYAML(document: document, path: url.path, reason: "\(error)")
         }
         guard let dict = root as? [String: Any] else {
             throw ConfigFileError.wrongType(document: document, path: url.path, key: "(top level)", expected: "a mapping")
         }
         return ConfigReader(document: document, path: url.path, dict: dict)
+    }
+
+    /// Limits of a readable config file: bytes, nesting levels, values after expanding aliases.
+    static let maximumBytes = 4_000_000
+    static let maximumDepth = 64
+    static let maximumNodes = 200_000
+
+    /// The first line (1-based) whose block indentation, sequence dashes or open flow brackets
+    /// reach past ``maximumDepth`` levels (a level is at least one character), or nil. A cheap
+    /// text scan, run before the recursive YAML composer sees the file.
+    static func tooDeep(_ text: String) -> Int? {
+        var flow = 0, line = 1, lineStart = true, prefix = 0, quote: Character? = nil, previous: Character = " "
+        for c in text {
+            defer { previous = c }
+            if c == "\n" { line += 1; lineStart = true; prefix = 0; if quote == "'" { quote = nil }; continue }
+            if lineStart {
+                if c == " " || c == "-" || c == "\t" { prefix += 1; if prefix > 4 * maximumDepth { return line }; continue }
+                lineStart = false
+            }
+            if let q = quote { if c == q { quote = nil }; continue }
+            switch c {
+            // A quote opens a quoted scalar only where a token starts (not the apostrophe of "don't").
+            case "\"" where " :,[{-\t".contains(previous), "'" where " :,[{-\t".contains(previous): quote = c
+            case "[", "{": flow += 1; if flow > maximumDepth { return line }
+            case "]", "}": flow = max(0, flow - 1)
+            default: break
+            }
+        }
+        return nil
+    }
+
+    /// Counts the values of `node` (an alias counts as many times as it is used) into `budget`;
+    /// false once it is spent or the nesting passes ``maximumDepth``.
+    static func countNodes(_ node: Node, depth: Int, budget: inout Int) -> Bool {
+        budget -= 1
+        guard budget >= 0, depth <= maximumDepth else { return false }
+        switch node {
+        case .scalar: return true
+        case .mapping(let m):
+            for (k, v) in m { guard countNodes(k, depth: depth + 1, budget: &budget), countNodes(v, depth: depth + 1, budget: &budget) else { return false } }
+        case .sequence(let s):
+            for n in s { guard countNodes(n, depth: depth + 1, budget: &budget) else { return false } }
+        }
+        return true
     }
 
     public func full(_ key: String) -> String { prefix.isEmpty ? key : "\(prefix).\(key)" }

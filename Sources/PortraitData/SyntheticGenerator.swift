@@ -45,8 +45,10 @@ public struct SyntheticGenerator: Sendable {
         return (identity, settings, performance)
     }
 
-    /// Renders every subject and writes the clips; returns their directories.
-    public func generate() throws -> [URL] {
+    /// Renders every subject and writes the clips; returns their directories. With
+    /// `keepingPrepared`, a subject whose clip is already prepared is left as it is (with its
+    /// tracking and avatar) instead of being rendered again.
+    public func generate(keepingPrepared: Bool = false) throws -> [URL] {
         guard let spec = manifest.synthetic, let frames = manifest.frames else {
             throw ConfigFileError.missingKey(document: "manifest", path: manifest.path, key: "synthetic")
         }
@@ -57,6 +59,11 @@ public struct SyntheticGenerator: Sendable {
         let camera = PinholeCamera.portrait(width: size, height: size)
         var dirs: [URL] = []
         for s in 0..<spec.subjects {
+            let existing = root.clipDirectory(dataset: manifest.name, clip: "s\(s)")
+            if keepingPrepared, FileManager.default.fileExists(atPath: existing.appendingPathComponent("clip.json").path) {
+                dirs.append(existing)
+                continue
+            }
             let start = DispatchTime.now().uptimeNanoseconds
             let seed = SyntheticGenerator.subjectSeed(spec.seed, s)
             let (identity, settings, performance) = SyntheticGenerator.subject(seed: seed, frames: frames, fps: fps)

@@ -102,7 +102,16 @@ public struct SafetensorsFile: Sendable {
             guard let bpe = SafetensorsFile.bytesPerElement[dtype] else {
                 throw SafetensorsError.unsupportedDType(path: path, tensor: name, dtype: dtype)
             }
-            let numel = shape.reduce(1, *)
+            // The byte size, checked for overflow: a declared shape such as [2^31, 2^31] is refused, not trapped on.
+            var bytes = bpe
+            for d in shape {
+                let (product, overflow) = bytes.multipliedReportingOverflow(by: d)
+                guard !overflow, product <= data.count else {
+                    throw SafetensorsError.badTensor(path: path, tensor: name, detail: "shape \(shape) of \(dtype) needs more bytes than the file's \(data.count)")
+                }
+                bytes = product
+            }
+            let numel = bytes / bpe
             guard offs[1] >= offs[0], offs[1] - offs[0] == numel * bpe else {
                 throw SafetensorsError.badTensor(path: path, tensor: name, detail: "data_offsets \(offs) span \(offs[1] - offs[0]) bytes but \(dtype) \(shape) needs \(numel * bpe)")
             }

@@ -84,6 +84,15 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(noModel.stderr.contains("libdlib-data"), noModel.stderr)
         let badBox = try run(["landmarks", image, "--box", "1,2,3"])
         XCTAssertNotEqual(badBox.status, 0)
+        // Values that used to trap or run for minutes are refused with the accepted range.
+        let hugeBox = try run(["landmarks", image, "--box", "-9223372036854775000,0,9223372036854775000,10"])
+        XCTAssertNotEqual(hugeBox.status, 0)
+        XCTAssertTrue(hugeBox.stderr.contains("--box"), hugeBox.stderr)
+        for factor in ["inf", "1e308", "1.0000001", "nan"] {
+            let r = try run(["faces", image, "--scale-factor", factor])
+            XCTAssertNotEqual(r.status, 0, factor)
+            XCTAssertTrue(r.stderr.contains("1.01 to 4"), "\(factor): \(r.stderr)")
+        }
         let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("garbage-\(UUID().uuidString).png")
         try Data("not a png".utf8).write(to: garbage)
         defer { try? FileManager.default.removeItem(at: garbage) }

@@ -69,6 +69,17 @@ final class DataAndRunCommandTests: XCTestCase {
         try FileManager.default.copyItem(at: Self.shared.appendingPathComponent("metrics/frame0.png"), to: mixed.appendingPathComponent("a.png"))
         try FileManager.default.copyItem(at: Self.shared.appendingPathComponent("faces/dogs.png"), to: mixed.appendingPathComponent("b.png"))
         try expectFailure(["datasets", "import", mixed.path, "--as", "x/y", "--data-root", data], "b.png")
+        for resolution in ["0", "-5", "100000"] {
+            try expectFailure(["datasets", "import", mixed.path, "--as", "x/y", "--resolution=\(resolution)", "--data-root", data], "out of range")
+        }
+        try expectFailure(["datasets", "import", mixed.path, "--as", "x/y", "--max-frames", "0", "--data-root", data], "at least 2")
+        // An existing clip is not replaced without --force; the failed import leaves no staging folder.
+        let existing = URL(fileURLWithPath: data).appendingPathComponent("x/kept")
+        try FileManager.default.createDirectory(at: existing, withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: existing.appendingPathComponent("clip.json"))
+        try expectFailure(["datasets", "import", mixed.path, "--as", "x/kept", "--data-root", data], "--force")
+        XCTAssertEqual(try String(contentsOf: existing.appendingPathComponent("clip.json"), encoding: .utf8), "{}")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: existing.deletingLastPathComponent().path).sorted(), ["kept"])
         try expectFailure(["edit", "--prompt", "paint it", "--out", dir.path], "CLIP")
         let bad = dir.appendingPathComponent("bad.yaml")
         try Data("name: [broken\n".utf8).write(to: bad)

@@ -75,6 +75,26 @@ final class FlowMetricsCommandTests: XCTestCase {
         let missing = try c.run(["flow", path("nope.png"), path("frame1.png"), "--out", "/tmp/x.f32"])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.stderr.contains("nope.png"), missing.stderr)
+
+        // Flows full of NaN (or absurd displacements) are refused naming the file, not trapped on.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-flow-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var nan = [Float](repeating: .nan, count: 176 * 144 * 2)
+        let nanURL = dir.appendingPathComponent("nan.f32")
+        try nan.withUnsafeBytes { try Data($0).write(to: nanURL) }
+        let nanRun = try c.run(["pair-metrics", path("frame0.png"), path("frame1.png"), "--flow-fw", nanURL.path, "--flow-bw", path("flow_bw_1to0.f32")])
+        XCTAssertEqual(nanRun.status, 1, nanRun.stderr)
+        XCTAssertTrue(nanRun.stderr.contains("nan.f32") && nanRun.stderr.contains("finite"), nanRun.stderr)
+        nan = [Float](repeating: 1e30, count: 176 * 144 * 2)
+        try nan.withUnsafeBytes { try Data($0).write(to: nanURL) }
+        let huge = try c.run(["pair-metrics", path("frame0.png"), path("frame1.png"), "--flow-fw", nanURL.path, "--flow-bw", path("flow_bw_1to0.f32")])
+        XCTAssertEqual(huge.status, 1, huge.stderr)
+        // An RGB frame and a grey frame of the same size are compared as RGB (it used to trap).
+        let grey = dir.appendingPathComponent("grey.png")
+        try CommandTests.gradientPNG(width: 176, height: 144).write(to: grey)
+        let mixed = try c.run(["pair-metrics", path("frame0.png"), grey.path])
+        XCTAssertEqual(mixed.status, 0, mixed.stderr)
     }
 
     func testMetricsListsEveryMetric() throws {

@@ -124,7 +124,7 @@ final class HarnessRunTests: XCTestCase {
         XCTAssertEqual(value("source", "psnr"), ImageQuality.identicalPSNR)
         let failures = try t.text("R/failures.csv")
         XCTAssertTrue(failures.contains("broken,method"), failures)
-        XCTAssertTrue(failures.contains("holds 1 frames but the clip has 8"), failures)
+        XCTAssertTrue(failures.contains("holds 1 PNG frames but the run uses 8 frames of the clip"), failures)
         let perFrame = try ResultTables.readPerFrame(t.root.appendingPathComponent("R/per_frame.csv"))
         XCTAssertEqual(perFrame.filter { $0.method == "source" && $0.metric == "warp_error" }.map(\.frame), Array(1..<8))
         let info = try JSONSerialization.jsonObject(with: Data(contentsOf: t.root.appendingPathComponent("R/full_info.json"))) as! [String: Any]
@@ -182,7 +182,7 @@ final class HarnessRunTests: XCTestCase {
         q.standardOutput = FileHandle.nullDevice
         try q.run()
         q.waitUntilExit()
-        XCTAssertEqual(q.terminationStatus, 0)
+        XCTAssertEqual(q.terminationStatus, 1, "the tiny experiment's 'broken' cell fails, so the run exits non-zero")
         XCTAssertEqual(try t.text("K/tiny/rows.csv"), try t.text("A/rows.csv"))
     }
 
