@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(name: "EditingTests", dependencies: ["TestFixtures", "Editing", "Imaging", "Face", "PortraitData", "Metrics", "Flow"]),
         .testTarget(name: "TypedSettingsTests", dependencies: ["TypedSettings"]),
         .testTarget(name: "BaselinesTests", dependencies: ["AvatarTestSupport", "Baselines", "Methods", "Editing", "PortraitData", "Imaging", "HeadAvatar", "Head", "Tensor"]),
-        .testTarget(name: "HarnessTests", dependencies: ["TestFixtures", "Harness", "TypedSettings", "HeadAvatar", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines", "FYM", "Parallelism", "Tensor"]),
+        .testTarget(name: "HarnessTests", dependencies: ["TestFixtures", "Harness", "TypedSettings", "HeadAvatar", "Methods", "Editing", "PortraitData", "Metrics", "Imaging", "Baselines", "FYM", "Parallelism", "Tensor", "Flow"]),
         // Runs the built `fym-bench` executable (built by `swift build --build-tests`).
         .testTarget(name: "CLITests", dependencies: ["TestFixtures", "FYMBenchCLI"]),
     ]

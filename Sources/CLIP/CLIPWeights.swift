@@ -23,6 +23,10 @@ struct CLIPTensorSource {
         guard v.count == expected.reduce(1, *) else {
             throw CLIPError.badTensor(path: path, tensor: name, detail: "holds \(v.count) values, expected \(expected.reduce(1, *))")
         }
+        // NaN or infinite weights would turn every embedding and CLIP score into NaN.
+        if let i = v.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+            throw CLIPError.badTensor(path: path, tensor: name, detail: "value \(i) is not finite; the weights are damaged — download them again")
+        }
         return v
     }
 

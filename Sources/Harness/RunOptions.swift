@@ -50,6 +50,8 @@ public struct RunOptions: Sendable {
 public enum RunError: Error, CustomStringConvertible, Equatable {
     case unknownDataset(String, known: [String])
     case notPrepared(String)
+    /// A results or cache folder that cannot be created or written.
+    case unwritable(path: String, reason: String)
     /// A `DATASET/CLIP` entry whose clip the dataset does not have (`known`: the clips it has).
     case unknownClip(String, known: [String])
     case unknownMetric(String, known: [String])
@@ -63,6 +65,8 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
             return "unknown dataset '\(name)'; known datasets: \(known.joined(separator: ", ")) (manifests in Datasets/, or `fym-bench datasets import`)"
         case let .notPrepared(name):
             return "dataset \(name) is not prepared; run `fym-bench datasets prepare \(name)`"
+        case let .unwritable(path, reason):
+            return "cannot write into \(path) (\(reason)); give a writable folder with --results / --cache, or fix its permissions"
         case let .unknownClip(entry, known):
             let dataset = entry.split(separator: "/").first.map(String.init) ?? entry
             return "no clip '\(entry)': dataset \(dataset) " + (known.isEmpty ? "has no prepared clips" : "has the clips \(known.joined(separator: ", "))")

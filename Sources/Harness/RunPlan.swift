@@ -49,8 +49,10 @@ extension Runner {
         return out
     }
 
-    /// Checks ids before any work: metrics, methods, editing tools, the flow method.
+    /// Checks ids before any work: metrics, methods, editing tools, the flow method; and that the
+    /// results and cache folders can be written (not after every cell was computed).
     public func validate() throws {
+        for folder in [options.outputDirectory, options.cacheRoot] { try Runner.checkWritable(folder) }
         for id in config.metrics where !options.metrics.ids.contains(id) {
             throw RunError.unknownMetric(id, known: options.metrics.ids)
         }
@@ -85,5 +87,18 @@ extension Runner {
             }
         }
         return cells
+    }
+
+    /// Creates `folder` if needed and checks a file can be written in it.
+    static func checkWritable(_ folder: URL) throws {
+        let fm = FileManager.default
+        let probe = folder.appendingPathComponent(".write-check-\(ProcessInfo.processInfo.processIdentifier)")
+        do {
+            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data().write(to: probe)
+            try fm.removeItem(at: probe)
+        } catch {
+            throw RunError.unwritable(path: folder.path, reason: (error as NSError).localizedDescription)
+        }
     }
 }
