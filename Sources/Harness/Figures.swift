@@ -57,7 +57,7 @@ struct Figures {
             var text = "# index method mean std\n"
             for (i, m) in methods.enumerated() {
                 guard let clips = perClip[m] else { continue }
-                let means = clips.keys.sorted().map { clips[$0]!.reduce(0, +) / Double(clips[$0]!.count) }
+                let means = clips.count == 1 ? clips.values.first! : clips.keys.sorted().map { clips[$0]!.reduce(0, +) / Double(clips[$0]!.count) }
                 let mean = means.reduce(0, +) / Double(means.count)
                 let std = means.count > 1 ? (means.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(means.count - 1)).squareRoot() : 0
                 text += "\(i) \"\(m)\" \(String(format: "%.6g", mean)) \(String(format: "%.6g", std))\n"
@@ -66,7 +66,7 @@ struct Figures {
             let arrow = descriptors[metric]?.direction.arrow ?? ""
             let nonNegative = rows.allSatisfy { $0.metric != metric || ($0.value ?? 0) >= 0 }
             scripts.append(("bars_\(metric)", """
-                set title '\(metric) \(arrow) (mean ± std over clips)'
+                set title '\(metric) \(arrow) (mean ± std over \(Set(rows.map(\.clip)).count == 1 ? "the edits of one clip" : "clips"))'
                 set ylabel '\(unit(metric))'
                 \(nonNegative ? "set yrange [0:*]" : "")
                 set style fill solid 0.6 border -1

@@ -21,6 +21,9 @@ public struct OutputWriter {
     public func write(summary: RunSummary, cache: ArtifactCache?) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        // A run regenerates every table and figure: none from an earlier run (another clip, an
+        // edit no longer in the file) may linger beside them.
+        for sub in ["tables", "figures"] { try? fm.removeItem(at: directory.appendingPathComponent(sub)) }
         let (rows, perFrame) = try rowsKeepingEarlierResults(summary)
         try Data(ResultTables.csv(rows).utf8).write(to: directory.appendingPathComponent("rows.csv"), options: .atomic)
         try Data(ResultTables.csv(perFrame).utf8).write(to: directory.appendingPathComponent("per_frame.csv"), options: .atomic)
@@ -247,7 +250,8 @@ public struct ReportGenerator {
         return out
     }
 
-    /// Per method × metric: the mean over edits within each clip, then mean ± sample std over clips.
+    /// Per method × metric: the mean over edits within each clip, then mean ± sample std over clips
+    /// (with a single clip: mean ± sample std over its edits).
     func summarise(_ rows: [ResultRow], methods: [String], metrics: [String]) -> [String: [String: Summary]] {
         var out: [String: [String: Summary]] = [:]
         for method in methods {
@@ -256,7 +260,9 @@ public struct ReportGenerator {
                 for r in rows where r.method == method && r.metric == metric {
                     if let v = r.value { perClip[r.clip, default: []].append(v) }
                 }
-                let clipMeans = perClip.keys.sorted().map { k in perClip[k]!.reduce(0, +) / Double(perClip[k]!.count) }
+                // With one clip the spread is over its edits (over clips it would always read ± 0).
+                let clipMeans = perClip.count == 1 ? perClip.values.first!
+                    : perClip.keys.sorted().map { k in perClip[k]!.reduce(0, +) / Double(perClip[k]!.count) }
                 guard !clipMeans.isEmpty else { continue }
                 let mean = clipMeans.reduce(0, +) / Double(clipMeans.count)
                 let std = clipMeans.count > 1
@@ -297,7 +303,9 @@ public struct ReportGenerator {
 
     func caption(scope: String, info: FullInfo?, rows: [ResultRow], failures: Int) -> String {
         let clips = Set(rows.map(\.clip)).count, edits = Set(rows.map(\.edit)).count
-        var text = "Mean ± std over \(clips) clip\(clips == 1 ? "" : "s") (each the mean over \(edits) edit\(edits == 1 ? "" : "s"))"
+        var text = clips == 1
+            ? "Mean ± std over the \(edits) edit\(edits == 1 ? "" : "s") of 1 clip (\(rows.first?.clip ?? ""))"
+            : "Mean ± std over \(clips) clips (each the mean over \(edits) edit\(edits == 1 ? "" : "s"))"
         if scope != "all" { text += ", dataset \(scope)" }
         if let info {
             text += "; \(info.config.resolution)×\(info.config.resolution) px"

@@ -69,7 +69,7 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
             return "cannot write into \(path) (\(reason)); give a writable folder with --results / --cache, or fix its permissions"
         case let .unknownClip(entry, known):
             let dataset = entry.split(separator: "/").first.map(String.init) ?? entry
-            return "no clip '\(entry)': dataset \(dataset) " + (known.isEmpty ? "has no prepared clips" : "has the clips \(known.joined(separator: ", "))")
+            return "no clip '\(entry)': dataset \(dataset) " + (known.isEmpty ? "has no prepared clips and no manifest in Datasets/" : "has the clips \(known.joined(separator: ", "))")
                 + " (check the spelling; `fym-bench datasets list` shows every dataset and clip)"
         case let .unknownMetric(name, known):
             return "unknown metric '\(name)'; known metrics: \(known.joined(separator: ", "))"

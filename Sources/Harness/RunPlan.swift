@@ -19,7 +19,6 @@ extension Runner {
                     let manifest = manifests.first { $0.name == address.dataset }
                     let prepared = options.dataRoot.preparedClips(dataset: address.dataset)
                     guard let manifest, manifest.clipNames.contains(address.clip) else {
-                        if manifest == nil && prepared.isEmpty { throw RunError.unknownDataset(address.dataset, known: manifests.map(\.name)) }
                         throw RunError.unknownClip(entry, known: manifest?.clipNames ?? prepared)
                     }
                     guard let prepare = options.prepareDataset else { throw RunError.notPrepared(address.dataset) }
