@@ -220,7 +220,8 @@ public struct ConsistentAvatarMethod: CatalogMethod {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let reportData = try encoder.encode(diagnosis)
         try fm.createDirectory(at: base, withIntermediateDirectories: true)
-        let tmp = base.appendingPathComponent(".partial-\(ProcessInfo.processInfo.processIdentifier)-" + directory.lastPathComponent)
+        // A unique staging name: two cells of one process may train the same stage at once.
+        let tmp = base.appendingPathComponent(".partial-\(UUID().uuidString)-" + directory.lastPathComponent)
         try? fm.removeItem(at: tmp)
         try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
         try modules.alignment.saveCheckpoint(to: tmp.appendingPathComponent(alignmentURL.lastPathComponent).path, metadata: ["version": Self.version])

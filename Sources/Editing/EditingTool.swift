@@ -69,10 +69,14 @@ public protocol EditingTool: Sendable {
     /// Checks a request's settings before any work: an unknown key or an invalid value is an
     /// ``EditingToolError`` naming the key.
     func validate(requestSettings: [String: String]) throws
+    /// Checks that the tool understands `prompt`, before any work (a typed error naming it).
+    func validate(prompt: String) throws
 }
 
 extension EditingTool {
     public var knownPrompts: [String] { [] }
+    /// Free-form tools accept any prompt.
+    public func validate(prompt: String) throws {}
 }
 
 /// A tool whose request settings are one ``SettingsType``.

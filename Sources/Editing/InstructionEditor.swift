@@ -70,6 +70,7 @@ public struct InstructionEditor: EditingToolWithSettings {
 
     /// ``prompts``, for `fym-bench edit --list`.
     public var knownPrompts: [String] { InstructionEditor.prompts }
+    public func validate(prompt: String) throws { _ = try InstructionEditor.resolve(prompt) }
 
     /// The catalogue.
     public static let catalogue: [InstructionPrompt] = [

@@ -133,6 +133,7 @@ public struct RelightingTool: EditingToolWithSettings {
 
     /// ``examplePrompts`` (the grammar accepts more), for `fym-bench edit --list`.
     public var knownPrompts: [String] { RelightingTool.examplePrompts }
+    public func validate(prompt: String) throws { _ = try LightingPrompt.parse(prompt) }
 
     public var id: String { "relight" }
     public var settings: [String: String] { ["model": "ratio-relighting-v\(RelightingTool.modelVersion)"] }

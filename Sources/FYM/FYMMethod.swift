@@ -363,7 +363,8 @@ public struct FYMMethod: CatalogMethod {
                                            draWeights: reweighting.weights, draHistory: reweighting.history, draErrors: reweighting.errorHistory,
                                            initialLoss: report?.initialLoss, finalLoss: report?.finalLoss)
         let reportData = try diagnosis.json()
-        let tmp = base.appendingPathComponent(".partial-\(ProcessInfo.processInfo.processIdentifier)-" + directory.lastPathComponent)
+        // A unique staging name: two cells of one process may train the same stage at once.
+        let tmp = base.appendingPathComponent(".partial-\(UUID().uuidString)-" + directory.lastPathComponent)
         try? fm.removeItem(at: tmp)
         try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
         try field.write(to: tmp.appendingPathComponent(fieldURL.lastPathComponent))

@@ -117,6 +117,11 @@ struct DatasetsCommand: ParsableCommand {
             let url = URL(fileURLWithPath: path)
             let user = try UserDataLoader.load(url)
             logLine("\(user.layout.rawValue): \(user.frames.count) frames of \(user.frames[0].width)×\(user.frames[0].height)")
+            let shorter = min(user.frames[0].width, user.frames[0].height)
+            if shorter < resolution {
+                logLine("note: the frames are \(shorter) px on their shorter side and --resolution is \(resolution): the clip is upscaled "
+                    + "(no detail is added); pass --resolution \(shorter) or less to keep the original sampling")
+            }
             var frames = user.frames, landmarks = user.landmarks, masks = user.masks
             if let maxFrames, frames.count > maxFrames {
                 frames = Array(frames.prefix(maxFrames))
@@ -150,6 +155,7 @@ struct DatasetsCommand: ParsableCommand {
             let sheet = ContactSheet.make(loaded, count: count, columns: columns)
             let path = out ?? "\(address.dataset)-\(address.clip).png"
             try sheet.writePNG(to: URL(fileURLWithPath: path))
+            logLine("wrote the contact sheet to \(URL(fileURLWithPath: path).standardizedFileURL.path)" + (out == nil ? " (the current folder; --out chooses another)" : ""))
             try printJSON(["clip": clip, "out": path, "frames": loaded.frameCount, "width": loaded.metadata.width,
                            "height": loaded.metadata.height, "frames_without_landmarks": loaded.metadata.framesWithoutLandmarks])
         }

@@ -168,7 +168,55 @@ struct ReportCommand: ParsableCommand {
             root = dir
         }
         try ClaimsReport(resultsDirectory: root).write()
-        logLine("claims written to \(root.appendingPathComponent("claims.md").path)")
+        try HTMLReport(resultsDirectory: root).writeIndex()
+        logLine("claims and the report index written to \(root.appendingPathComponent("claims.md").path), \(root.appendingPathComponent("index.html").path)")
+    }
+}
+
+struct PlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plot",
+        abstract: "Export one figure of an experiment's results as PNG, SVG or PDF, from rows.csv and per_frame.csv alone.",
+        discussion: """
+            Figures: per-frame (a metric per frame), bars and ablation (a metric's mean ± std per row), \
+            tradeoff (warp_error vs edit_psnr), dra (FYM's landmark weights per update), applications \
+            (warp_error per application), strip (the run's qualitative strip; PNG only). --methods and \
+            --clips keep only those rows. Sizes are pixels (PDF: 100 pixels per inch), the font size points. \
+            Example: fym-bench plot comparison --figure bars --metric warp_error --methods per-frame,fym,deep-video-prior --format pdf --out bars.pdf
+            """)
+    @Argument(help: "The experiment: a name in the results folder (e.g. comparison) or a results directory.") var experiment: String
+    @Option(help: "per-frame, bars, ablation, tradeoff, dra, applications or strip.") var figure: String
+    @Option(help: "Metric of per-frame, bars and ablation (default warp_error).") var metric: String?
+    @Option(help: "Comma-separated row labels to keep.") var methods: String?
+    @Option(help: "Comma-separated clips (DATASET/CLIP) to keep.") var clips: String?
+    @Option(help: "png, svg or pdf.") var format: String = "pdf"
+    @Option(help: "Width in pixels.") var width = 900
+    @Option(help: "Height in pixels.") var height = 540
+    @Option(help: "Font size in points.") var fontSize = 10
+    @Option(help: "Output file.") var out: String
+    @Option(help: "The results folder holding the experiment.") var results = "Results"
+
+    func validate() throws {
+        guard FigureExport.Kind(rawValue: figure) != nil else {
+            throw ValidationError("--figure \(figure) is unknown; use one of \(FigureExport.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard FigureFormat(rawValue: format) != nil else { throw ValidationError("--format \(format) is unknown; use png, svg or pdf") }
+        guard (100...10_000).contains(width), (100...10_000).contains(height) else {
+            throw ValidationError("--width and --height are pixels from 100 to 10000, got \(width)×\(height)")
+        }
+        guard (4...72).contains(fontSize) else { throw ValidationError("--font-size is points from 4 to 72, got \(fontSize)") }
+    }
+
+    func run() throws {
+        let direct = URL(fileURLWithPath: experiment)
+        let dir = FileManager.default.fileExists(atPath: direct.appendingPathComponent("rows.csv").path)
+            ? direct : URL(fileURLWithPath: results).appendingPathComponent(experiment)
+        func list(_ s: String?) -> [String]? { s.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } }
+        let export = FigureExport(experimentDirectory: dir, kind: FigureExport.Kind(rawValue: figure)!, metric: metric, methods: list(methods),
+                                  clips: list(clips), format: FigureFormat(rawValue: format)!, width: width, height: height, fontSize: fontSize)
+        let target = URL(fileURLWithPath: out)
+        try export.export(to: target)
+        logLine("wrote \(target.standardizedFileURL.path)")
     }
 }
 
@@ -197,6 +245,7 @@ struct ReproduceCommand: ParsableCommand {
         }
         let root = URL(fileURLWithPath: locations.results)
         try ClaimsReport(resultsDirectory: root).write()
+        try HTMLReport(resultsDirectory: root).writeIndex()
         let readme = ResultsReadme(profile: profile, sections: sections, resultsDirectory: root)
         try readme.write()
         try failIfCellsFailed(runs)

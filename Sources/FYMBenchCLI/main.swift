@@ -12,7 +12,7 @@ struct FYMBench: ParsableCommand {
         commandName: "fym-bench",
         abstract: "Reproducible CPU benchmark suite for temporally consistent portrait video editing (Follow Your Motion and baselines).",
         version: FYMBenchVersion.string,
-        subcommands: [Version.self, Bench.self, Faces.self, Landmarks.self, FlowCommand.self, PairMetrics.self, MetricsList.self, DatasetsCommand.self, RunCommand.self, MergeCommand.self, ReportCommand.self, ReproduceCommand.self, MethodsCommand.self, EditCommand.self, AvatarCommand.self, MotionCommand.self, FYMCommand.self, ConsistentAvatarCommand.self, ClipCommand.self])
+        subcommands: [Version.self, Bench.self, Faces.self, Landmarks.self, FlowCommand.self, PairMetrics.self, MetricsList.self, DatasetsCommand.self, RunCommand.self, MergeCommand.self, ReportCommand.self, PlotCommand.self, ReproduceCommand.self, MethodsCommand.self, EditCommand.self, AvatarCommand.self, MotionCommand.self, FYMCommand.self, ConsistentAvatarCommand.self, ClipCommand.self])
 }
 
 enum FYMBenchVersion {

@@ -2,6 +2,20 @@ import Foundation
 import Imaging
 import Metrics
 
+/// An output format of the figures (gnuplot terminals): the terminal line for a size in pixels
+/// (PDF: 100 px per inch) and a font size in points.
+public enum FigureFormat: String, CaseIterable, Sendable {
+    case png, svg, pdf
+
+    func terminal(width: Int, height: Int, fontSize: Int) -> String {
+        switch self {
+        case .png: return "pngcairo noenhanced size \(width),\(height) font 'sans,\(fontSize)'"
+        case .svg: return "svg noenhanced size \(width),\(height) font 'sans,\(fontSize)'"
+        case .pdf: return "pdfcairo noenhanced size \(Double(width) / 100)in,\(Double(height) / 100)in font 'sans,\(fontSize)'"
+        }
+    }
+}
+
 /// gnuplot figures (PNG via pngcairo and SVG) from the raw tables: per-frame warping-error curves,
 /// per-metric bars with the spread over clips, and the consistency–fidelity trade-off scatter.
 /// Data files and scripts are kept next to the images (`figures/data/`) so a figure can be
@@ -19,13 +33,55 @@ struct Figures {
         return nil
     }
 
+    /// Every figure of a run as PNG and SVG (900×540, 10 pt) in `directory`, data and scripts in
+    /// `directory/data/`.
     func make(rows: [ResultRow], perFrame: [PerFrameRow], methods: [String], metrics: [String], reports: URL? = nil) throws {
+        let all = try scripts(rows: rows, perFrame: perFrame, methods: methods, metrics: metrics, reports: reports)
+        for (name, body) in all {
+            try render(name: name, body: body, outputs: [(.png, "\(name).png"), (.svg, "\(name).svg")], width: 900, height: 540, fontSize: 10)
+        }
+    }
+
+    /// Runs gnuplot on `body` once per output (format and path, relative to `directory` or
+    /// absolute); the script is kept as `data/<name>.gp`.
+    func render(name: String, body: String, outputs: [(FigureFormat, String)], width: Int, height: Int, fontSize: Int) throws {
+        guard let gnuplot = Self.gnuplotPath() else {
+            throw ReportError.gnuplot(reason: "gnuplot is not installed")
+        }
+        var script = "set encoding utf8\n"
+        for (i, (format, path)) in outputs.enumerated() {
+            script += "set terminal \(format.terminal(width: width, height: height, fontSize: fontSize))\n"
+            script += "set output '\(Self.gnuplotEscape(path))'\n"
+            script += i == 0 ? body + "\n" : "replot\n"
+        }
+        script += "unset output\n"
+        let scriptURL = directory.appendingPathComponent("data").appendingPathComponent("\(name).gp")
+        try Data(script.utf8).write(to: scriptURL)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: gnuplot)
+        p.arguments = [scriptURL.path]
+        p.currentDirectoryURL = directory
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let message = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw ReportError.gnuplot(reason: "\(name).gp: " + String(decoding: message, as: UTF8.self).prefix(400))
+        }
+    }
+
+    /// The gnuplot scripts (name, body) of every figure; their data files are written into
+    /// `directory/data/`. `perFrameMetrics` are the metrics drawn as per-frame curves.
+    func scripts(rows: [ResultRow], perFrame: [PerFrameRow], methods: [String], metrics: [String], reports: URL? = nil,
+                 perFrameMetrics: [String] = ["warp_error", "warp_error_long"]) throws -> [(String, String)] {
         let data = directory.appendingPathComponent("data")
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
         var scripts: [(String, String)] = []
 
-        // Per-frame curves of the warping error (mean over clips and edits at each frame).
-        for metric in ["warp_error", "warp_error_long"] where metrics.contains(metric) {
+        // Per-frame curves (mean over clips and edits at each frame).
+        for metric in perFrameMetrics where metrics.contains(metric) {
             var table: [Int: [String: [Double]]] = [:]
             for r in perFrame where r.metric == metric { if let v = r.value { table[r.frame, default: [:]][r.method, default: []].append(v) } }
             guard !table.isEmpty else { continue }
@@ -79,9 +135,46 @@ struct Figures {
                 """))
         }
 
+        // Ablation: for each FYM variant (rows labelled "fym …"), its difference from FYM's own
+        // row ("fym") paired by clip × edit — mean ± std over the cells — for the metrics the
+        // claims read; a bar above zero is a larger value than FYM's.
+        let variants = methods.filter { $0.hasPrefix(ClaimsReport.fym + " ") }
+        if methods.contains(ClaimsReport.fym), !variants.isEmpty {
+            for metric in ["warp_error", "lmd_mouth", "edit_psnr"] where metrics.contains(metric) {
+                var base: [String: Double] = [:]
+                for r in rows where r.method == ClaimsReport.fym && r.metric == metric { if let v = r.value { base["\(r.clip) \(r.edit)"] = v } }
+                var text = "# index variant mean_difference std\n"
+                for (i, variant) in variants.enumerated() {
+                    let d = rows.filter { $0.method == variant && $0.metric == metric }.compactMap { r -> Double? in
+                        guard let v = r.value, let b = base["\(r.clip) \(r.edit)"] else { return nil }
+                        return v - b
+                    }
+                    guard !d.isEmpty else { continue }
+                    let mean = d.reduce(0, +) / Double(d.count)
+                    let std = d.count > 1 ? (d.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(d.count - 1)).squareRoot() : 0
+                    text += "\(i) \"\(variant.dropFirst(ClaimsReport.fym.count + 1))\" \(String(format: "%.6g", mean)) \(String(format: "%.6g", std))\n"
+                }
+                guard text.split(separator: "\n").count > 1 else { continue }
+                try Data(text.utf8).write(to: data.appendingPathComponent("ablation_\(metric).dat"))
+                let arrow = descriptors[metric]?.direction.arrow ?? ""
+                scripts.append(("ablation_\(metric)", """
+                    set title 'ablation: \(metric) \(arrow) of each variant minus fym (mean ± std over clip × edit cells)'
+                    set ylabel 'difference (\(unit(metric)))'
+                    set style fill solid 0.6 border -1
+                    set boxwidth 0.6
+                    set xtics rotate by -30
+                    set grid ytics
+                    set xzeroaxis lt -1
+                    unset key
+                    plot 'data/ablation_\(metric).dat' using 1:3:xtic(2) with boxes lc rgb '#228833', \\
+                         '' using 1:3:4 with yerrorbars lc rgb 'black' pt 0
+                    """))
+            }
+        }
+
         // Applications (edit ids "<application>.<name>"): one group of bars per application, one bar
         // per method, the mean of the metric over the application's clips and edits.
-        let applications = ordered(rows.map(\.edit).filter { $0.contains(".") }.map(ClaimsReport.application(ofEdit:)))
+        let applications = rows.map(\.edit).filter { $0.contains(".") }.map(ClaimsReport.application(ofEdit:)).uniquedInOrder
         if !applications.isEmpty {
             for metric in ["warp_error"] where metrics.contains(metric) {
                 var text = "application " + methods.map { "\"\($0)\"" }.joined(separator: " ") + "\n"
@@ -109,15 +202,20 @@ struct Figures {
         // Trade-off: temporal consistency (warp_error) against edit fidelity (edit_psnr).
         if metrics.contains("warp_error"), metrics.contains("edit_psnr") {
             var text = "# method warp_error edit_psnr\n"
+            // A row identical to the edit (per-frame: edit_psnr 100 dB by definition) is left out: it
+            // would squash every other point against the bottom of the axis.
+            var leftOut: [String] = []
             for m in methods {
                 let w = rows.filter { $0.method == m && $0.metric == "warp_error" }.compactMap(\.value)
                 let p = rows.filter { $0.method == m && $0.metric == "edit_psnr" }.compactMap(\.value)
                 guard !w.isEmpty, !p.isEmpty else { continue }
+                if p.allSatisfy({ $0 >= ImageQuality.identicalPSNR }) { leftOut.append(m); continue }
                 text += "\"\(m)\" \(String(format: "%.6g", w.reduce(0, +) / Double(w.count))) \(String(format: "%.6g", p.reduce(0, +) / Double(p.count)))\n"
             }
             try Data(text.utf8).write(to: data.appendingPathComponent("tradeoff.dat"))
+            let note = leftOut.isEmpty ? "" : "; not shown: \(leftOut.map(Self.gnuplotEscape).joined(separator: ", ")) (identical to the edit)"
             scripts.append(("tradeoff", """
-                set title 'consistency vs fidelity (better: left and up)'
+                set title 'consistency vs fidelity (better: left and up)\(note)'
                 set xlabel 'warp_error (×10⁻³, lower is more consistent)'
                 set ylabel 'edit_psnr (dB, higher keeps more of the edit)'
                 set grid
@@ -128,36 +226,7 @@ struct Figures {
                 """))
         }
         scripts += try draWeightScripts(reports: reports, data: data)
-        guard !scripts.isEmpty else { return }
-        guard let gnuplot = Self.gnuplotPath() else {
-            throw ReportError.gnuplot(reason: "gnuplot is not installed")
-        }
-        for (name, body) in scripts {
-            let script = """
-                set encoding utf8
-                set terminal pngcairo noenhanced size 900,540 font 'sans,10'
-                set output '\(name).png'
-                \(body)
-                set terminal svg noenhanced size 900,540 font 'sans,10'
-                set output '\(name).svg'
-                replot
-                """
-            let scriptURL = data.appendingPathComponent("\(name).gp")
-            try Data(script.utf8).write(to: scriptURL)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: gnuplot)
-            p.arguments = [scriptURL.path]
-            p.currentDirectoryURL = directory
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            let message = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else {
-                throw ReportError.gnuplot(reason: "\(name).gp: " + String(decoding: message, as: UTF8.self).prefix(400))
-            }
-        }
+        return scripts
     }
 
     /// The part of an FYM source report (`reports/<method>/<clip>/fym-source.json`) the DRA
@@ -212,12 +281,6 @@ struct Figures {
 
     func unit(_ metric: String) -> String {
         descriptors[metric]?.unit ?? ""
-    }
-
-    func ordered(_ values: [String]) -> [String] {
-        var seen = Set<String>(), out: [String] = []
-        for v in values where seen.insert(v).inserted { out.append(v) }
-        return out
     }
 
     static func gnuplotEscape(_ s: String) -> String {

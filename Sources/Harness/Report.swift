@@ -34,9 +34,12 @@ public struct OutputWriter {
         try Data(failures.utf8).write(to: directory.appendingPathComponent("failures.csv"), options: .atomic)
         try ArtifactCache.writeJSON(FullInfo.make(config: config, summary: summary, metrics: metrics),
                                     to: directory.appendingPathComponent("full_info.json"))
-        if let cache { try writeReports(summary: summary, cache: cache) }
+        if let cache {
+            try writeReports(summary: summary, cache: cache)
+            try writeStrips(summary: summary, cache: cache)
+            try HTMLReport.writeVideos(summary: summary, cache: cache, directory: directory)
+        }
         try ReportGenerator(directory: directory).generate()
-        if let cache { try writeStrips(summary: summary, cache: cache) }
     }
 
     /// The run's rows, in cell order; a cell that failed in this run keeps the rows an earlier run
@@ -76,19 +79,18 @@ public struct OutputWriter {
         let root = directory.appendingPathComponent("reports")
         try? fm.removeItem(at: root)
         var written: [String: Data] = [:]
-        func safe(_ s: String) -> String { s.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? String($0) : "-" }.joined() }
         for cell in summary.cells.sorted(by: { $0.index < $1.index }) {
             guard let key = cell.outputKey else { continue }
             let folder = cache.directory("method", key).appendingPathComponent(Runner.reportsFolder)
             guard let names = try? fm.contentsOfDirectory(atPath: folder.path) else { continue }
             for name in names.sorted() where !name.hasPrefix(".") {
                 let data = try Data(contentsOf: folder.appendingPathComponent(name))
-                let clipFolder = root.appendingPathComponent(safe(cell.method)).appendingPathComponent(safe(cell.clip))
+                let clipFolder = root.appendingPathComponent(reportFolderName(cell.method)).appendingPathComponent(reportFolderName(cell.clip))
                 let shared = clipFolder.appendingPathComponent(name).path
                 var target = clipFolder.appendingPathComponent(name)
                 if let previous = written[shared] {
                     if previous == data { continue }
-                    target = clipFolder.appendingPathComponent(safe(cell.edit)).appendingPathComponent(name)
+                    target = clipFolder.appendingPathComponent(reportFolderName(cell.edit)).appendingPathComponent(name)
                 }
                 try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try data.write(to: target, options: .atomic)
@@ -239,16 +241,15 @@ public struct ReportGenerator {
                 .write(to: tables.appendingPathComponent("\(base).csv"), options: .atomic)
             try Data(latex(summary, methods: methods, metrics: metrics, caption: caption, info: info).utf8)
                 .write(to: tables.appendingPathComponent("\(base).tex"), options: .atomic)
+            try Data(html(summary, methods: methods, metrics: metrics, caption: caption, info: info).utf8)
+                .write(to: tables.appendingPathComponent("\(base).html"), options: .atomic)
         }
         try Figures(directory: figures, descriptors: descriptors).make(rows: rows, perFrame: perFrame, methods: methods, metrics: metrics,
                                              reports: directory.appendingPathComponent("reports"))
+        try HTMLReport.writeExperimentPage(directory)
     }
 
-    func ordered(_ values: [String]) -> [String] {
-        var seen = Set<String>(), out: [String] = []
-        for v in values where seen.insert(v).inserted { out.append(v) }
-        return out
-    }
+    func ordered(_ values: [String]) -> [String] { values.uniquedInOrder }
 
     /// Per method × metric: the mean over edits within each clip, then mean ± sample std over clips
     /// (with a single clip: mean ± sample std over its edits).
@@ -282,17 +283,19 @@ public struct ReportGenerator {
         return String(format: a >= 10 ? "%.2f" : a >= 0.1 ? "%.3f" : "%.4f", v)
     }
 
-    /// Rank of each ranked method per metric: 1 = best, 2 = second (ties share the better rank).
+    /// Rank of each ranked method per metric: 1 = best, 2 = second (ties share the better rank;
+    /// the method after a tie takes the rank after the tied ones).
     func ranks(_ summary: [String: [String: Summary]], methods: [String], metric: String) -> [String: Int] {
         guard let d = descriptor(metric) else { return [:] }
         let ranked = methods.filter { $0 != Self.referenceMethod }.compactMap { m in summary[m]?[metric].map { (m, $0.mean) } }
         let sorted = ranked.sorted { d.direction == .higherIsBetter ? $0.1 > $1.1 : $0.1 < $1.1 }
+        // Competition ranking on the printed values: tied methods share a rank and the next takes
+        // the rank after all of them, so with two tied for best nothing is "second".
         var out: [String: Int] = [:]
-        let distinct = Array(Set(sorted.map { format($0.1) })).sorted {
-            let a = Double($0)!, b = Double($1)!
-            return d.direction == .higherIsBetter ? a > b : a < b
+        for (m, v) in sorted {
+            let better = sorted.filter { format($0.1) != format(v) && (d.direction == .higherIsBetter ? $0.1 > v : $0.1 < v) }.count
+            if better < 2 { out[m] = better + 1 }
         }
-        for (m, v) in sorted { if let i = distinct.firstIndex(of: format(v)), i < 2 { out[m] = i + 1 } }
         return out
     }
 
@@ -353,6 +356,27 @@ public struct ReportGenerator {
         lines.append(caption)
         for note in footnotes(metrics: metrics, info: info, summary: summary, methods: methods) { lines.append("") ; lines.append("- " + note) }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The table as an HTML fragment for the experiment's page: a sortable table (each cell's
+    /// mean in `data-value`), best and second marked as in the Markdown, and the caption.
+    func html(_ summary: [String: [String: Summary]], methods: [String], metrics: [String], caption: String, info: FullInfo?) -> String {
+        let rankings = Dictionary(uniqueKeysWithValues: metrics.map { ($0, ranks(summary, methods: methods, metric: $0)) })
+        var out = "<figure><table class=\"results sortable\"><thead><tr><th>method</th>"
+            + metrics.map { "<th>\(HTMLReport.escape(header($0)))</th>" }.joined() + "</tr></thead><tbody>\n"
+        for method in methods {
+            out += "<tr><td>\(HTMLReport.escape(method))</td>"
+            for metric in metrics {
+                let c = cell(summary, method, metric)
+                let mark = rankings[metric]?[method] == 1 ? " class=\"best\"" : rankings[metric]?[method] == 2 ? " class=\"second\"" : ""
+                let value = summary[method]?[metric].map { String(format: "%.10g", $0.mean) } ?? ""
+                out += "<td\(mark) data-value=\"\(value)\">\(HTMLReport.escape(c.text))</td>"
+            }
+            out += "</tr>\n"
+        }
+        var notes = footnotes(metrics: metrics, info: info, summary: summary, methods: methods).map { "<br>" + HTMLReport.escape($0) }.joined()
+        if notes.isEmpty { notes = "" }
+        return out + "</tbody></table><figcaption>\(HTMLReport.escape(caption))\(notes)</figcaption></figure>\n"
     }
 
     func csvTable(_ summary: [String: [String: Summary]], methods: [String], metrics: [String]) -> String {

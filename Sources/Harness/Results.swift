@@ -10,8 +10,10 @@ public struct CellResult: Codable, Sendable, Equatable {
     /// The stage that failed and its error, when the cell failed.
     public var failedStage: String?
     public var error: String?
-    /// Cache key of the method's output frames (for qualitative strips).
+    /// Cache key of the method's output frames (for qualitative strips and videos).
     public var outputKey: String?
+    /// Cache key of the cell's source frames (for the videos' source column).
+    public var sourceKey: String?
     /// Position in the run matrix (clips × edits × methods in config order); orders merged shards.
     public var index: Int = 0
 
@@ -151,12 +153,28 @@ public enum ReportError: Error, CustomStringConvertible, Equatable {
     case badTable(path: String, reason: String)
     case missing(path: String)
     case gnuplot(reason: String)
+    case ffmpeg(reason: String)
 
     public var description: String {
         switch self {
         case let .badTable(path, reason): return "\(path): \(reason)"
         case let .missing(path): return "\(path) does not exist; run the experiment first (`fym-bench run`)"
         case let .gnuplot(reason): return "gnuplot failed: \(reason) (install gnuplot-nox; `make demo` does)"
+        case let .ffmpeg(reason): return "ffmpeg failed: \(reason) (install ffmpeg; `make demo` does)"
         }
     }
+}
+
+extension Array where Element == String {
+    /// The distinct values in order of first appearance (row order of the tables).
+    var uniquedInOrder: [String] {
+        var seen = Set<String>()
+        return filter { seen.insert($0).inserted }
+    }
+}
+
+/// The folder name `reports/` uses for a row label, clip or edit id: letters, digits, '-', '_' and
+/// '.' kept, anything else '-'.
+func reportFolderName(_ s: String) -> String {
+    s.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? String($0) : "-" }.joined()
 }

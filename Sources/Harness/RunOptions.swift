@@ -58,6 +58,8 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
     case shardsIncomplete(directory: String, found: [String], expected: Int)
     case shardMismatch(path: String)
     case invalidEditSettings(edit: String, reason: String)
+    /// An edit whose prompt its tool does not understand.
+    case invalidEditPrompt(edit: String, reason: String)
 
     public var description: String {
         switch self {
@@ -77,6 +79,8 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
             return "\(directory) holds shards \(found) but the run was split in \(expected); run the missing shards first"
         case let .invalidEditSettings(edit, reason):
             return "\(edit).settings: \(reason) (see `fym-bench edit --list` for each tool's settings)"
+        case let .invalidEditPrompt(edit, reason):
+            return "\(edit).prompt: \(reason) (see `fym-bench edit --list` for each tool's prompts)"
         case let .shardMismatch(path):
             return "\(path) belongs to a different configuration of this experiment; rerun that shard"
         }

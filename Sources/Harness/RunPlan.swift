@@ -61,6 +61,9 @@ extension Runner {
             do { try tool.validate(requestSettings: e.settings) } catch {
                 throw RunError.invalidEditSettings(edit: "edits[\(i)] (\(e.id))", reason: "\(error)")
             }
+            do { try tool.validate(prompt: e.prompt) } catch {
+                throw RunError.invalidEditPrompt(edit: "edits[\(i)] (\(e.id))", reason: "\(error)")
+            }
         }
         _ = try FlowMethods.named(config.flow)
         // A CLIP folder that is given but cannot be loaded stops the run (every cell would fail).

@@ -94,6 +94,7 @@ public final class Runner: @unchecked Sendable {
                 let metrics = try self.metricsStage(source, edit, flows: flow, output: output, cell: cell)
                 result = CellResult(clip: cell.clip.description, edit: cell.edit.id, method: cell.method.label, metrics: metrics,
                                     outputKey: output.key)
+                result.sourceKey = source.key
             } catch {
                 result = CellResult(clip: cell.clip.description, edit: cell.edit.id, method: cell.method.label, metrics: [],
                                     failedStage: stage, error: "\(error)")

@@ -63,7 +63,8 @@ final class ExperimentFilesTests: XCTestCase {
         XCTAssertNil(ablationComputed["method:fym warp-only"], "\(ablationComputed)")
         XCTAssertEqual(summaries["applications"]!.stageComputed["method:fym"], 2, "only the two edits the comparison does not have")
         // Figures of each experiment.
-        for figure in ["ablation/figures/bars_warp_error.png", "ablation/figures/dra_weights_syn-s0.png",
+        for figure in ["ablation/figures/bars_warp_error.png", "ablation/figures/ablation_warp_error.png", "ablation/figures/ablation_lmd_mouth.png",
+                       "ablation/figures/dra_weights_syn-s0.png", "applications/videos/videos.json", "comparison/index.html",
                        "applications/figures/applications_warp_error.png", "applications/figures/applications_warp_error.svg",
                        "comparison/figures/tradeoff.png"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: results.appendingPathComponent(figure).path), figure)

@@ -242,7 +242,7 @@ final class HarnessInputTests: XCTestCase {
         }
         try expectError("name: [oops\n", "not valid YAML")
         try expectError(t.yaml().replacingOccurrences(of: "description:", with: "descripton:"), "descripton")
-        for hostile in ["../escaped_results", "..", ".cache", "a/b"] {
+        for hostile in ["../escaped_results", "..", ".cache", "a/b", String(repeating: "a", count: 300)] {
             try expectError(t.yaml(name: hostile), "plain folder name")
         }
         try expectError(t.yaml(metrics: "[warp_error, fvd]"), "unknown metric 'fvd'")

@@ -112,6 +112,31 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
+    func testAResultsFolderThatCannotBeWrittenIsReportedBeforeAnyWork() throws {
+        let t = try TinyExperiment()
+        let file = t.root.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        var options = t.options(results: "R", cache: "C")
+        options.outputDirectory = file.appendingPathComponent("results")
+        XCTAssertThrowsError(try Runner(config: try t.config(), options: options).run()) { error in
+            XCTAssertTrue("\(error)".contains("cannot write into") && "\(error)".contains("a-file/results"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: t.root.appendingPathComponent("C/source").path), "no stage ran")
+    }
+
+    func testAnUnknownPromptStopsTheRunBeforeAnyWork() throws {
+        let t = try TinyExperiment()
+        for (tool, prompt) in [("instruct", "make it sparkle"), ("relight", "light from the kitchen")] {
+            let yaml = t.yaml().replacingOccurrences(of: "{tool: \"frames:\(t.edits.path)\", prompt: brighter, seed: 3, id: bright}",
+                                                     with: "{tool: \(tool), prompt: \(prompt), seed: 1}")
+            let runner = Runner(config: try Experiment.load(try t.writeExperiment(yaml)).resolve(profile: "quick"), options: t.options(results: "R", cache: "C"))
+            XCTAssertThrowsError(try runner.run()) { error in
+                XCTAssertTrue("\(error)".contains("edits[0]") && "\(error)".contains(".prompt"), "\(error)")
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: t.root.appendingPathComponent("C/source").path), "no stage ran")
+        }
+    }
+
     func testASafetensorsShapeThatOverflowsIsAnError() throws {
         let header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2147483648,2147483648],\"data_offsets\":[0,16]}}"
         var data = Data()
