@@ -15,3 +15,4 @@ plot 'data/dra_weights_carphone-carphone.dat' using 1:2 with linespoints pt 7 ps
 set terminal svg noenhanced size 900,540 font 'sans,10'
 set output 'dra_weights_carphone-carphone.svg'
 replot
+unset output

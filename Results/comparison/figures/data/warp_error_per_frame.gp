@@ -19,3 +19,4 @@ plot 'data/warp_error_per_frame.dat' using 1:2 with linespoints pt 7 ps 0.4 titl
 set terminal svg noenhanced size 900,540 font 'sans,10'
 set output 'warp_error_per_frame.svg'
 replot
+unset output
