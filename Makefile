@@ -4,7 +4,7 @@ SWIFT    ?= swift
 PACKAGES := libopenblas-dev libpng-dev pkg-config gnuplot-nox ffmpeg fonts-dejavu-core libdlib-data opencv-data python3-pip
 # What only the tests need: a real single-node Slurm cluster (SlurmClusterTests) and a headless
 # browser for the HTML report (HTMLReportTests).
-TEST_PACKAGES := slurm-wlm munge chromium chromium-driver python3-selenium
+TEST_PACKAGES := slurm-wlm munge chromium chromium-driver python3-selenium poppler-utils
 BIN      := .build/release/fym-bench
 
 .PHONY: demo test test-fast deps test-deps install-packages build bench clean

@@ -199,34 +199,65 @@ public struct HTMLReport {
                 }
                 try frame.writePNG(to: work.appendingPathComponent(String(format: "%06d.png", t)))
             }
-            let font = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed.ttf"].first { fm.fileExists(atPath: $0) }
             var filters = ["pad=ceil(iw/2)*2:ceil(ih/2)*2"]
-            if let font {
+            if fm.fileExists(atPath: labelFont) {
                 for (c, label) in labels.enumerated() {
-                    let text = label.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "").replacingOccurrences(of: ":", with: "\\:")
-                    filters.append("drawtext=fontfile=\(font):text='\(text)':x=\(c * w + 3):y=3:fontsize=10:fontcolor=white")
+                    filters.append("drawtext=fontfile=\(labelFont):text='\(drawtextEscape(label))':x=\(c * w + 3):y=3:fontsize=10:fontcolor=white")
                 }
             }
             let fps = source.metadata.fps > 0 ? source.metadata.fps : 25
             let file = k.replacingOccurrences(of: "/", with: "-").replacingOccurrences(of: "|", with: "__") + ".mp4"
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: ffmpeg)
-            p.arguments = ["-hide_banner", "-loglevel", "error", "-y", "-framerate", String(format: "%.6f", fps), "-i", work.appendingPathComponent("%06d.png").path,
-                           "-vf", filters.joined(separator: ","), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "23", "-movflags", "+faststart",
-                           folder.appendingPathComponent(file).path]
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            let message = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else {
-                 throw ReportError.ffmpeg(reason: "\(file): " + String(decoding: message, as: UTF8.self).prefix(400))
-            }
+            try runFFmpeg(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-framerate", String(format: "%.6f", fps),
+                                   "-i", work.appendingPathComponent("%06d.png").path, "-vf", filters.joined(separator: ","),
+                                   "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "23", "-movflags", "+faststart",
+                                   folder.appendingPathComponent(file).path], what: file)
             let parts = k.split(separator: "|", maxSplits: 1).map(String.init)
             videos.append(Video(file: file, clip: parts[0], edit: parts.count > 1 ? parts[1] : "", columns: labels, frames: n, fps: fps))
         }
         try ArtifactCache.writeJSON(videos, to: folder.appendingPathComponent("videos.json"))
+    }
+
+    /// Labels a qualitative strip in place (ffmpeg `drawtext`): the row labels in a margin on the
+    /// left, the frame numbers above the columns. The strip's layout is `ContactSheet.strip`'s
+    /// (2-pixel margin and padding). Without ffmpeg or the font the strip stays unlabelled.
+    static func labelStrip(_ url: URL, rows: [String], frames: [Int], cellWidth: Int, cellHeight: Int) throws {
+        guard let ffmpeg = executable("ffmpeg"), FileManager.default.fileExists(atPath: labelFont) else { return }
+        let left = 8 + 7 * (rows.map(\.count).max() ?? 0), top = 16
+        var filters = ["pad=iw+\(left):ih+\(top):\(left):\(top):white"]
+        for (r, label) in rows.enumerated() {
+            filters.append("drawtext=fontfile=\(labelFont):text='\(drawtextEscape(label))':x=4:y=\(top + 2 + r * (cellHeight + 2) + cellHeight / 2 - 6):fontsize=11:fontcolor=black")
+        }
+        for (c, t) in frames.enumerated() {
+            filters.append("drawtext=fontfile=\(labelFont):text='frame \(t)':x=\(left + 2 + c * (cellWidth + 2) + 4):y=2:fontsize=11:fontcolor=black")
+        }
+        let labelled = url.deletingLastPathComponent().appendingPathComponent(".labelled-" + url.lastPathComponent)
+        try runFFmpeg(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", url.path, "-vf", filters.joined(separator: ","), labelled.path],
+                      what: url.lastPathComponent)
+        try FileManager.default.removeItem(at: url)
+        try FileManager.default.moveItem(at: labelled, to: url)
+    }
+
+    /// The font of the labels (Debian's fonts-dejavu-core).
+    static let labelFont = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+    /// `text` for ffmpeg's drawtext inside single quotes: no quote, escaped ':' and '\\'.
+    static func drawtextEscape(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "").replacingOccurrences(of: ":", with: "\\:")
+    }
+
+    static func runFFmpeg(_ ffmpeg: String, _ arguments: [String], what: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ffmpeg)
+        p.arguments = arguments
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let message = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw ReportError.ffmpeg(reason: "\(what): " + String(decoding: message, as: UTF8.self).prefix(400))
+        }
     }
 
     static func executable(_ name: String) -> String? {

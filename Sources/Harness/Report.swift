@@ -114,7 +114,11 @@ public struct OutputWriter {
             let cells = groups[k]!
             let rows = try cells.map { try ArtifactCache.readFrames(from: cache.directory("method", $0.outputKey!)) }
             let name = "strip_" + k.replacingOccurrences(of: "/", with: "-").replacingOccurrences(of: "|", with: "__") + ".png"
-            try ContactSheet.strip(rows: rows).writePNG(to: figures.appendingPathComponent(name))
+            let url = figures.appendingPathComponent(name)
+            try ContactSheet.strip(rows: rows).writePNG(to: url)
+            guard let first = rows.first?.first else { continue }
+            try HTMLReport.labelStrip(url, rows: cells.map(\.method), frames: ContactSheet.evenlySpaced(6, of: rows[0].count),
+                                      cellWidth: first.width, cellHeight: first.height)
         }
     }
 }

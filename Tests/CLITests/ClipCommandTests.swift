@@ -54,5 +54,16 @@ final class ClipCommandTests: XCTestCase {
             XCTAssertNotEqual(r.status, 0, args.joined(separator: " "))
             XCTAssertTrue(r.stderr.contains(fragment), "\(args): \(r.stderr)")
         }
+        // Weights holding NaN are refused naming the tensor (they would make every score NaN).
+        let damaged = tmp.appendingPathComponent("damaged")
+        try FileManager.default.copyItem(at: Self.folder, to: damaged)
+        let weights = damaged.appendingPathComponent("model.safetensors")
+        var bytes = try Data(contentsOf: weights)
+        let headerLength = Int(bytes.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian })
+        for i in 0..<64 { bytes[8 + headerLength + i] = [0x00, 0x00, 0xC0, 0x7F][i % 4] }
+        try bytes.write(to: weights)
+        let r = try CommandTests.run(["clip", "--weights", damaged.path, "--text", "a photo"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("not finite") && r.stderr.contains("model.safetensors"), r.stderr)
     }
 }

@@ -88,6 +88,28 @@ final class ExperimentFilesTests: XCTestCase {
     }
 }
 
+/// The complete minimal experiment of Experiments/README.md is a valid experiment, and runs.
+final class ReadmeExperimentTests: XCTestCase {
+    func testTheMinimalExperimentOfTheReadmeRuns() throws {
+        let readme = try String(contentsOf: TestPaths.inRepository("Experiments/README.md"), encoding: .utf8)
+        let blocks = readme.components(separatedBy: "```yaml\n").dropFirst().map { $0.components(separatedBy: "```").first ?? "" }
+        let minimal = try XCTUnwrap(blocks.first { $0.contains("name: my-first") }, "Experiments/README.md has no minimal experiment")
+        let t = try TinyExperiment()
+        _ = try t.syntheticClip()
+        // The same file on the test's 6-frame synthetic clip (it has landmarks, as Carphone does).
+        let yaml = minimal.replacingOccurrences(of: "datasets: [carphone]", with: "datasets: [syn/s0]")
+            .replacingOccurrences(of: "resolution: 128", with: "resolution: 48").replacingOccurrences(of: "frames: 24", with: "frames: 6")
+        XCTAssertNotEqual(yaml, minimal)
+        let config = try Experiment.load(try t.writeExperiment(yaml, name: "minimal.yaml")).resolve(profile: "quick")
+        XCTAssertEqual(config.name, "my-first")
+        var options = t.options(results: "R", cache: "C")
+        options.catalog = MethodCatalog.reference.adding(Baselines.catalog)
+        let summary = try Runner(config: config, options: options).run()
+        XCTAssertEqual(summary.cells.count, 2)
+        XCTAssertTrue(summary.cells.allSatisfy { $0.error == nil }, "\(summary.cells.compactMap(\.error))")
+    }
+}
+
 /// The claims check on hand-made rows: the decision rule (better mean and better on ≥ ¾ of the
 /// cells), NOT CHECKED for missing rows, and the committed `Results/claims.md` equal byte for byte
 /// to what `fym-bench report` writes from the committed rows.
