@@ -110,7 +110,7 @@ struct DatasetsCommand: ParsableCommand {
 
         func run() throws {
             let target = try ClipAddress(parsing: address)
-            let existing = options.root.clipDirectory(dataset: target.dataset, clip: target.clip)
+            let existing = try options.root.clipDirectoryForWriting(target)
             if !force, FileManager.default.fileExists(atPath: existing.path) {
                 throw ValidationError("\(address) already exists (\(existing.path)); choose another --as, or add --force to replace it with its tracking and avatar")
             }

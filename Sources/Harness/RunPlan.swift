@@ -51,6 +51,10 @@ extension Runner {
     /// Checks ids before any work: metrics, methods, editing tools, the flow method; and that the
     /// results and cache folders can be written (not after every cell was computed).
     public func validate() throws {
+        // The results of `name` go to <results>/<name>: after resolving links they must stay there.
+        if options.outputDirectory.lastPathComponent == config.name {
+            try PathContainment.ensure(options.outputDirectory, inside: options.outputDirectory.deletingLastPathComponent())
+        }
         for folder in [options.outputDirectory, options.cacheRoot] { try Runner.checkWritable(folder) }
         for id in config.metrics where !options.metrics.ids.contains(id) {
             throw RunError.unknownMetric(id, known: options.metrics.ids)

@@ -23,6 +23,15 @@ public struct DataRoot: Sendable, Equatable {
         url.appendingPathComponent(dataset).appendingPathComponent(clip)
     }
 
+    /// The folder of a clip about to be written, checked after resolving symbolic links: it must
+    /// lie inside the data root (a dataset folder that is a link to elsewhere is refused), so a
+    /// write never lands outside the root whatever the names or links.
+    public func clipDirectoryForWriting(_ address: ClipAddress) throws -> URL {
+        let dir = clipDirectory(dataset: address.dataset, clip: address.clip)
+        try PathContainment.ensure(dir, inside: url)
+        return dir
+    }
+
     public var downloads: URL { url.appendingPathComponent("downloads") }
 
     /// Reads a prepared clip; an address that is not prepared here is an error saying so.
@@ -195,5 +204,32 @@ public struct DatasetPreparer: Sendable {
             throw FetchError.commandFailed(command: arguments.joined(separator: " "), status: process.terminationStatus,
                                            output: String(decoding: output, as: UTF8.self))
         }
+    }
+}
+
+/// Whether a path stays inside a root once symbolic links are resolved (the deepest existing
+/// ancestor is resolved; the rest of the path is plain names).
+public enum PathContainment {
+    public struct Escape: Error, CustomStringConvertible {
+        public var path: String
+        public var root: String
+        public var description: String {
+            "\(path) resolves outside \(root) (through a symbolic link or '..'); nothing was written — choose a name inside \(root)"
+        }
+    }
+
+    public static func ensure(_ path: URL, inside root: URL) throws {
+        func resolved(_ u: URL) -> String {
+            var existing = u.standardizedFileURL, rest: [String] = []
+            while !FileManager.default.fileExists(atPath: existing.path), existing.path != "/" {
+                rest.insert(existing.lastPathComponent, at: 0)
+                existing = existing.deletingLastPathComponent()
+            }
+            var out = existing.resolvingSymlinksInPath()
+            for part in rest { out = out.appendingPathComponent(part) }
+            return out.standardizedFileURL.path
+        }
+        let r = resolved(root), p = resolved(path)
+        guard p == r || p.hasPrefix(r.hasSuffix("/") ? r : r + "/") else { throw Escape(path: path.path, root: root.path) }
     }
 }

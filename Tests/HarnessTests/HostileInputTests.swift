@@ -124,6 +124,27 @@ final class HostileInputTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: t.root.appendingPathComponent("C/source").path), "no stage ran")
     }
 
+    func testResultsThatResolveOutsideTheirFolderAreRefused() throws {
+        let t = try TinyExperiment()
+        let outside = t.root.appendingPathComponent("outside")
+        try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+        let results = t.root.appendingPathComponent("Results")
+        try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: results.appendingPathComponent("tiny"), withDestinationURL: outside)
+        var options = t.options(results: "R", cache: "C")
+        options.outputDirectory = results.appendingPathComponent("tiny")
+        XCTAssertThrowsError(try Runner(config: try t.config(), options: options).run()) { error in
+            XCTAssertTrue("\(error)".contains("resolves outside"), "\(error)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: outside.path), [], "nothing written through the link")
+        XCTAssertNoThrow(try t.dataRoot.clipDirectoryForWriting(ClipAddress(dataset: "linked", clip: "c")), "no link yet")
+        try FileManager.default.createSymbolicLink(at: t.dataRoot.url.appendingPathComponent("linked"), withDestinationURL: outside)
+        XCTAssertThrowsError(try t.dataRoot.clipDirectoryForWriting(ClipAddress(dataset: "linked", clip: "c"))) { error in
+            XCTAssertTrue("\(error)".contains("resolves outside"), "\(error)")
+        }
+        XCTAssertNoThrow(try t.dataRoot.clipDirectoryForWriting(ClipAddress(dataset: "tiny", clip: "new")))
+    }
+
     func testAnUnknownPromptStopsTheRunBeforeAnyWork() throws {
         let t = try TinyExperiment()
         for (tool, prompt) in [("instruct", "make it sparkle"), ("relight", "light from the kitchen")] {
