@@ -59,9 +59,8 @@ public struct ClaimsReport {
         init(experiment: String, rows: [ResultRow]?, missing: String? = nil) {
             self.experiment = experiment
             self.missing = missing
-            var seen = Set<String>()
+            methods = (rows ?? []).map(\.method).uniquedInOrder
             for r in rows ?? [] {
-                if seen.insert(r.method).inserted { methods.append(r.method) }
                 if let v = r.value { values[r.method, default: [:]][r.metric, default: [:]]["\(r.clip) \(r.edit)"] = v }
             }
         }

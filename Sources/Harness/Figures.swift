@@ -25,14 +25,6 @@ struct Figures {
     /// What each metric is (direction for arrows, unit for axis labels), by id.
     var descriptors: [String: MetricDescriptor]
 
-    static func gnuplotPath() -> String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let p = "\(dir)/gnuplot"
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
-
     /// Every figure of a run as PNG and SVG (900×540, 10 pt) in `directory`, data and scripts in
     /// `directory/data/`.
     func make(rows: [ResultRow], perFrame: [PerFrameRow], methods: [String], metrics: [String], reports: URL? = nil) throws {
@@ -45,7 +37,7 @@ struct Figures {
     /// Runs gnuplot on `body` once per output (format and path, relative to `directory` or
     /// absolute); the script is kept as `data/<name>.gp`.
     func render(name: String, body: String, outputs: [(FigureFormat, String)], width: Int, height: Int, fontSize: Int) throws {
-        guard let gnuplot = Self.gnuplotPath() else {
+        guard let gnuplot = ExternalTool.find("gnuplot") else {
             throw ReportError.gnuplot(reason: "gnuplot is not installed")
         }
         var script = "set encoding utf8\n"
@@ -57,18 +49,8 @@ struct Figures {
         script += "unset output\n"
         let scriptURL = directory.appendingPathComponent("data").appendingPathComponent("\(name).gp")
         try Data(script.utf8).write(to: scriptURL)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: gnuplot)
-        p.arguments = [scriptURL.path]
-        p.currentDirectoryURL = directory
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let message = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw ReportError.gnuplot(reason: "\(name).gp: " + String(decoding: message, as: UTF8.self).prefix(400))
+        if let message = try ExternalTool.run(gnuplot, [scriptURL.path], in: directory) {
+            throw ReportError.gnuplot(reason: "\(name).gp: " + message)
         }
     }
 

@@ -164,7 +164,7 @@ public struct HTMLReport {
         let fm = FileManager.default
         let folder = directory.appendingPathComponent("videos")
         try? fm.removeItem(at: folder)
-        guard let ffmpeg = executable("ffmpeg") else { throw ReportError.ffmpeg(reason: "ffmpeg is not installed") }
+        guard let ffmpeg = ExternalTool.find("ffmpeg") else { throw ReportError.ffmpeg(reason: "ffmpeg is not installed") }
         try fm.createDirectory(at: folder, withIntermediateDirectories: true)
         var groups: [String: [CellResult]] = [:], order: [String] = []
         for cell in summary.cells where cell.outputKey != nil && cell.sourceKey != nil {
@@ -184,22 +184,12 @@ public struct HTMLReport {
             let work = fm.temporaryDirectory.appendingPathComponent("fym-video-\(UUID().uuidString)")
             try fm.createDirectory(at: work, withIntermediateDirectories: true)
             defer { try? fm.removeItem(at: work) }
-            let w = columns[0][0].width, h = columns[0][0].height, band = 16
+            let w = columns[0][0].width
             for t in 0..<n {
-                var frame = Image(width: w * columns.count, height: h + band, channels: 3)
-                for (c, column) in columns.enumerated() {
-                    let f = column[t].converted(toChannels: 3)
-                    for ch in 0..<3 {
-                        for y in 0..<min(h, f.height) {
-                            for x in 0..<min(w, f.width) {
-                                frame.pixels[ch * frame.planeSize + (y + band) * frame.width + c * w + x] = f.pixels[ch * f.planeSize + y * f.width + x]
-                            }
-                        }
-                    }
-                }
-                try frame.writePNG(to: work.appendingPathComponent(String(format: "%06d.png", t)))
+                try Image.grid([columns.map { $0[t].converted(toChannels: 3) }]).writePNG(to: work.appendingPathComponent(String(format: "%06d.png", t)))
             }
-            var filters = ["pad=ceil(iw/2)*2:ceil(ih/2)*2"]
+            // A 16-pixel black band on top for the labels, then even sizes for yuv420p.
+            var filters = ["pad=iw:ih+16:0:16:black", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
             if fm.fileExists(atPath: labelFont) {
                 for (c, label) in labels.enumerated() {
                     filters.append("drawtext=fontfile=\(labelFont):text='\(drawtextEscape(label))':x=\(c * w + 3):y=3:fontsize=10:fontcolor=white")
@@ -221,7 +211,7 @@ public struct HTMLReport {
     /// left, the frame numbers above the columns. The strip's layout is `ContactSheet.strip`'s
     /// (2-pixel margin and padding). Without ffmpeg or the font the strip stays unlabelled.
     static func labelStrip(_ url: URL, rows: [String], frames: [Int], cellWidth: Int, cellHeight: Int) throws {
-        guard let ffmpeg = executable("ffmpeg"), FileManager.default.fileExists(atPath: labelFont) else { return }
+        guard let ffmpeg = ExternalTool.find("ffmpeg"), FileManager.default.fileExists(atPath: labelFont) else { return }
         let left = 8 + 7 * (rows.map(\.count).max() ?? 0), top = 16
         var filters = ["pad=iw+\(left):ih+\(top):\(left):\(top):white"]
         for (r, label) in rows.enumerated() {
@@ -246,25 +236,6 @@ public struct HTMLReport {
     }
 
     static func runFFmpeg(_ ffmpeg: String, _ arguments: [String], what: String) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ffmpeg)
-        p.arguments = arguments
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let message = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw ReportError.ffmpeg(reason: "\(what): " + String(decoding: message, as: UTF8.self).prefix(400))
-        }
-    }
-
-    static func executable(_ name: String) -> String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let p = "\(dir)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
+        if let message = try ExternalTool.run(ffmpeg, arguments) { throw ReportError.ffmpeg(reason: "\(what): " + message) }
     }
 }

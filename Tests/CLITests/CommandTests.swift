@@ -23,9 +23,18 @@ final class CommandTests: XCTestCase {
     /// Runs the built `fym-bench` with `arguments`; stdin is closed.
     static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build fym-bench first (swift build --build-tests)")
+        return try runProcess(Self.executable, arguments)
+    }
+
+    /// Runs any program (a script of the repository, a system tool) with `arguments`, optional
+    /// extra environment and working folder; stdin is closed.
+    static func runProcess(_ program: URL, _ arguments: [String], environment: [String: String] = [:],
+                           in directory: URL? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
         let p = Process()
-        p.executableURL = Self.executable
+        p.executableURL = program
         p.arguments = arguments
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
+        if let directory { p.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -34,6 +43,26 @@ final class CommandTests: XCTestCase {
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// A temporary folder, removed when `test` ends.
+    static func temporaryFolder(_ prefix: String, for test: XCTestCase) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
+    }
+
+    /// Imports `count` of the real Carphone fixture frames (metrics/frame0–2, repeated) as the user
+    /// clip `mine/c1` at `resolution` into the data root `data`, through `datasets import`.
+    static func importFixtureClip(frames count: Int, resolution: Int, data: String, folder: URL) throws {
+        let frames = folder.appendingPathComponent("frames")
+        try FileManager.default.createDirectory(at: frames, withIntermediateDirectories: true)
+        for i in 0..<count {
+            try FileManager.default.copyItem(at: TestPaths.fixture("metrics/frame\(i % 3).png"), to: frames.appendingPathComponent("f\(i).png"))
+        }
+        let imported = try run(["datasets", "import", frames.path, "--as", "mine/c1", "--resolution", "\(resolution)", "--data-root", data])
+        XCTAssertEqual(imported.status, 0, imported.stderr)
     }
 
     func reference() throws -> [[String: Any]] {

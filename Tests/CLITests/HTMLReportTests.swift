@@ -8,16 +8,9 @@ import XCTest
 /// rows.csv's methods, a screenshot that is not blank (`scripts/check-report.py`).
 final class HTMLReportTests: XCTestCase {
     func testTheReportOpensInAHeadlessBrowserWithEveryImageVideoAndRow() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("html-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = try CommandTests.temporaryFolder("html", for: self)
         let data = dir.appendingPathComponent("data").path
-        let frames = dir.appendingPathComponent("frames")
-        try FileManager.default.createDirectory(at: frames, withIntermediateDirectories: true)
-        for i in 0..<6 {
-            try FileManager.default.copyItem(at: TestPaths.fixture("metrics/frame\(i % 3).png"), to: frames.appendingPathComponent("f\(i).png"))
-        }
-        XCTAssertEqual(try CommandTests.run(["datasets", "import", frames.path, "--as", "mine/c1", "--resolution", "64", "--data-root", data]).status, 0)
+        try CommandTests.importFixtureClip(frames: 6, resolution: 64, data: data, folder: dir)
         let experiment = dir.appendingPathComponent("page.yaml")
         try Data("""
             name: page
@@ -55,18 +48,10 @@ final class HTMLReportTests: XCTestCase {
 
         // The browser.
         let shot = dir.appendingPathComponent("shot.png")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = [TestPaths.inRepository("scripts/check-report.py").path, results.path, shot.path]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        if p.terminationStatus == 77 { throw XCTSkip("no headless browser here (\(stderr.trimmingCharacters(in: .whitespacesAndNewlines)))") }
-        XCTAssertEqual(p.terminationStatus, 0, "\(stdout)\n\(stderr)")
+        let (status, stdout, stderr) = try CommandTests.runProcess(URL(fileURLWithPath: "/usr/bin/python3"),
+                                                                   [TestPaths.inRepository("scripts/check-report.py").path, results.path, shot.path])
+        if status == 77 { throw XCTSkip("no headless browser here (\(stderr.trimmingCharacters(in: .whitespacesAndNewlines)))") }
+        XCTAssertEqual(status, 0, "\(stdout)\n\(stderr)")
         let result = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], stdout)
         let pages = try XCTUnwrap(result["pages"] as? [[String: Any]])
         XCTAssertTrue(pages.contains { ($0["videos"] as? Int) == 2 && ($0["table_rows"] as? Int) == 3 }, stdout)

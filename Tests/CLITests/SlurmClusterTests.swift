@@ -8,17 +8,9 @@ import XCTest
 /// daemon the script started is gone afterwards.
 final class SlurmClusterTests: XCTestCase {
     func testAShardedRunOnSlurmEqualsTheUnshardedRun() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("slurm-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = try CommandTests.temporaryFolder("slurm", for: self)
         let data = dir.appendingPathComponent("data").path
-        let frames = dir.appendingPathComponent("frames")
-        try FileManager.default.createDirectory(at: frames, withIntermediateDirectories: true)
-        for i in 0..<3 {
-            try FileManager.default.copyItem(at: TestPaths.fixture("metrics/frame\(i).png"), to: frames.appendingPathComponent("f\(i).png"))
-        }
-        let imported = try CommandTests.run(["datasets", "import", frames.path, "--as", "mine/c1", "--resolution", "48", "--data-root", data])
-        XCTAssertEqual(imported.status, 0, imported.stderr)
+        try CommandTests.importFixtureClip(frames: 3, resolution: 48, data: data, folder: dir)
         let experiment = dir.appendingPathComponent("slurm-tiny.yaml")
         try Data("""
             name: slurm-tiny
@@ -36,24 +28,12 @@ final class SlurmClusterTests: XCTestCase {
         XCTAssertEqual(unsharded.status, 0, unsharded.stderr)
 
         let state = dir.appendingPathComponent("cluster")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [TestPaths.inRepository("scripts/slurm/test-cluster.sh").path, state.path, experiment.path, "", "3"]
-        p.currentDirectoryURL = TestPaths.repository
-        var env = ProcessInfo.processInfo.environment
-        env["FYM_BENCH"] = CommandTests.executable.path
-        env["RESULTS"] = dir.appendingPathComponent("R2").path
-        env["FYM_DATA"] = data
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        if p.terminationStatus == 77 { throw XCTSkip("Slurm is not installed here (\(stderr.trimmingCharacters(in: .whitespacesAndNewlines)))") }
-        XCTAssertEqual(p.terminationStatus, 0, "\(stdout)\n\(stderr)")
+        let (status, stdout, stderr) = try CommandTests.runProcess(
+            URL(fileURLWithPath: "/bin/bash"), [TestPaths.inRepository("scripts/slurm/test-cluster.sh").path, state.path, experiment.path, "", "3"],
+            environment: ["FYM_BENCH": CommandTests.executable.path, "RESULTS": dir.appendingPathComponent("R2").path, "FYM_DATA": data],
+            in: TestPaths.repository)
+        if status == 77 { throw XCTSkip("Slurm is not installed here (\(stderr.trimmingCharacters(in: .whitespacesAndNewlines)))") }
+        XCTAssertEqual(status, 0, "\(stdout)\n\(stderr)")
         XCTAssertTrue(stdout.contains("merge") && stdout.contains("COMPLETED"), stdout)
 
         for file in ["rows.csv", "per_frame.csv", "tables/main.md", "tables/main.csv"] {
@@ -63,12 +43,7 @@ final class SlurmClusterTests: XCTestCase {
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("R2/slurm-tiny/shards").path).count, 3)
         // No daemon of the cluster is left running: none holds a file of its state folder open.
-        let pgrep = Process()
-        pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-        pgrep.arguments = ["-f", state.path]
-        pgrep.standardOutput = FileHandle.nullDevice
-        try pgrep.run()
-        pgrep.waitUntilExit()
-        XCTAssertEqual(pgrep.terminationStatus, 1, "a daemon started with \(state.path) is still running")
+        let pgrep = try CommandTests.runProcess(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-f", state.path])
+        XCTAssertEqual(pgrep.status, 1, "a daemon started with \(state.path) is still running")
     }
 }
